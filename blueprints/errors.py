@@ -1,0 +1,70 @@
+"""Error pages that look like the product, and JSON errors for API clients."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Check what you entered and try again."),
+    403: ("Not allowed", "Your account cannot do this. Ask an administrator of your organization."),
+    404: ("Not found", "There is nothing at this address, or it is not yours to see."),
+    405: ("Not allowed here", "This address does not accept that kind of request."),
+    413: ("Too large", "What you sent is larger than the console accepts."),
+    429: ("Too many attempts", "Too many attempts in a short time. Wait a minute and try again."),
+    500: ("Something went wrong", "The console hit an unexpected error. It has been logged; please try again."),
+}
+
+
+def wants_json() -> bool:
+    """Return whether the client is an API client rather than a browser."""
+    if request.path.startswith(("/api/", "/callbacks/", "/healthz", "/readyz")):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and not request.accept_mimetypes.accept_html
+
+
+def render_error(status: int, title: str | None = None, message: str | None = None):
+    """Render the error page (or JSON) for status."""
+    default_title, default_message = MESSAGES.get(status, MESSAGES[500])
+    title, message = title or default_title, message or default_message
+    if wants_json():
+        return jsonify(error=title.lower().replace(" ", "_"), message=message), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def handle_http_exception(exc: HTTPException):
+    status = exc.code or 500
+    message = None
+    if status == 429:
+        message = "Too many attempts in a short time. Wait a minute, then try again."
+    elif exc.description and status in (400, 403, 413) and exc.description != type(exc).description:
+        message = exc.description
+    return render_error(status, message=message)
+
+
+def handle_csrf_error(exc: CSRFError):
+    return render_error(
+        400,
+        title="Form expired",
+        message="This form was open too long or came from elsewhere. Go back, reload the page and submit it again.",
+    )
+
+
+def handle_unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return handle_http_exception(exc)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return render_error(500)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(InternalServerError, handle_unexpected)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,134 @@
+"""Configuration read from the environment.
+
+Every setting an operator may change is an environment variable documented in the README. In
+development the secret key and the token-encryption key are generated once into the instance
+folder; in production their absence stops start-up with a message that says what to set.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:5055"
+DEFAULT_SANDBOX_CLIENT_ID = "ecc-sandbox-client"
+DEFAULT_SANDBOX_CLIENT_SECRET = "ecc-sandbox-secret"
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or malformed; the message tells the operator what to set."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}.") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}.") from exc
+
+
+def _normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgres URLs, as hosting platforms hand them out."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _read_or_create(path: Path, make) -> str:
+    """Return the secret stored at path, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def build_config(instance_path: str, environment: str | None = None) -> dict:
+    """Return the settings for this process, read from the environment."""
+    env = environment or _env("APP_ENV", "development")
+    if env not in ("development", "production", "testing"):
+        raise ConfigurationError("APP_ENV must be development, production or testing.")
+    instance = Path(instance_path)
+    is_production = env == "production"
+
+    secret_key = _env("SECRET_KEY")
+    token_keys = _env("TOKEN_ENCRYPTION_KEYS")
+    if is_production:
+        missing = [n for n, v in (("SECRET_KEY", secret_key), ("TOKEN_ENCRYPTION_KEYS", token_keys)) if not v]
+        if missing:
+            raise ConfigurationError(
+                "Production start-up needs " + " and ".join(missing) + ". "
+                "Generate a secret key with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` and a "
+                "token key with `flask keys generate`; see the README's hosting section."
+            )
+    elif env == "development":
+        secret_key = secret_key or _read_or_create(instance / "secret_key", lambda: secrets.token_urlsafe(48))
+        token_keys = token_keys or _read_or_create(instance / "token_keys", lambda: Fernet.generate_key().decode())
+
+    database_url = _env("DATABASE_URL", f"sqlite:///{instance / 'console.sqlite'}")
+    redis_url = _env("REDIS_URL")
+    client_id = _env("CRONOFY_CLIENT_ID")
+    client_secret = _env("CRONOFY_CLIENT_SECRET")
+    if bool(client_id) != bool(client_secret):
+        raise ConfigurationError("Set both CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET, or neither (sandbox mode).")
+    sandbox_mode = not client_id
+
+    return {
+        "APP_ENV": env,
+        "DEBUG": False,
+        "TESTING": env == "testing",
+        "SECRET_KEY": secret_key,
+        "TOKEN_ENCRYPTION_KEYS": [k.strip() for k in (token_keys or "").split(",") if k.strip()],
+        "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "SANDBOX_MODE": sandbox_mode,
+        "SANDBOX_URL": _env("SANDBOX_URL", DEFAULT_SANDBOX_URL).rstrip("/"),
+        "CRONOFY_CLIENT_ID": client_id or _env("SANDBOX_CLIENT_ID", DEFAULT_SANDBOX_CLIENT_ID),
+        "CRONOFY_CLIENT_SECRET": client_secret or _env("SANDBOX_CLIENT_SECRET", DEFAULT_SANDBOX_CLIENT_SECRET),
+        "CRONOFY_DATA_CENTER": _env("CRONOFY_DATA_CENTER", "us"),
+        "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "RATE_LIMIT_PER_SECOND": _env_int("CRONOFY_RATE_LIMIT_PER_SECOND", 50),
+        "RATE_LIMIT_PER_MINUTE": _env_int("CRONOFY_RATE_LIMIT_PER_MINUTE", 500),
+        "RATE_BUDGET_SHARE": _env_float("CRONOFY_RATE_BUDGET_SHARE", 0.8),
+        "INVITATION_TTL_HOURS": _env_int("INVITATION_TTL_HOURS", 24 * 7),
+        "PASSWORD_RESET_TTL_HOURS": _env_int("PASSWORD_RESET_TTL_HOURS", 24),
+        "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": is_production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": is_production,
+        "PREFERRED_URL_SCHEME": "https" if is_production else "http",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "MAX_CONTENT_LENGTH": _env_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
+    }

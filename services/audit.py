@@ -1,0 +1,42 @@
+"""Recording audit events. Services call `record`; the caller's transaction commits it."""
+
+from __future__ import annotations
+
+from extensions import db
+from models.audit import AuditEvent
+
+
+def record(
+    action: str,
+    *,
+    actor=None,
+    organization=None,
+    target=None,
+    details: dict | None = None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Add an audit event for action; `target` is any model instance with an id."""
+    event = AuditEvent(
+        action=action,
+        actor_id=getattr(actor, "id", None),
+        organization_id=getattr(organization, "id", None),
+        target_type=type(target).__name__ if target is not None else None,
+        target_id=str(target.id) if target is not None else None,
+        details=details or {},
+        reason=reason,
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def recent_for_organization(organization_id: int, limit: int = 20) -> list[AuditEvent]:
+    """Return the newest audit events of an organization."""
+    return list(
+        db.session.scalars(
+            db.select(AuditEvent)
+            .where(AuditEvent.organization_id == organization_id)
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )

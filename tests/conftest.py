@@ -1,0 +1,182 @@
+"""Shared fixtures: app, client, runner, login_as, factories, a live server and a browser."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+pytest_plugins = [
+    "tests.plugins.strict",
+    "tests.plugins.network_guard",
+    "tests.plugins.browser",
+]
+
+from app import create_app  # noqa: E402
+from extensions import db  # noqa: E402
+from tests import factories  # noqa: E402
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgresql", "postgres:"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests (row locks, concurrency) run in the PostgreSQL pass of the suite."""
+    if ON_POSTGRES:
+        return
+    keep, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("postgres_only") else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """A migrated, empty database for this test session: PostgreSQL if TEST_DATABASE_URL says so."""
+    if ON_POSTGRES:
+        from config import _normalise_database_url
+
+        url = _normalise_database_url(TEST_DATABASE_URL)
+        _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'console.sqlite'}"
+    app = create_app(_base_config(url))
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _base_config(url: str) -> dict:
+    return {
+        "APP_ENV": "testing",
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-" + secrets.token_hex(8),
+        "TOKEN_ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+        "SQLALCHEMY_DATABASE_URI": url,
+        "RATELIMIT_KEY_PREFIX": "ecc-test-" + secrets.token_hex(6),
+        "SERVER_NAME": None,
+    }
+
+
+def _empty_tables() -> None:
+    db.session.remove()
+    with db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def app_config(request, database_url) -> dict:
+    """The app's settings; a test overrides them with @pytest.mark.config(KEY=value)."""
+    config = _base_config(database_url)
+    for marker in reversed(list(request.node.iter_markers("config"))):
+        config.update(marker.kwargs)
+    return config
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        _empty_tables()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def login_as(client):
+    """Sign a user in on the test client without going through the form."""
+
+    def _login(user):
+        with client.session_transaction() as session:
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+        return user
+
+    return _login
+
+
+@pytest.fixture
+def csrf_client(app_config, app):
+    """A client of an app with CSRF protection on, as in production."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    return app.test_client()
+
+
+@pytest.fixture
+def make_organization(app):
+    return factories.make_organization
+
+
+@pytest.fixture
+def make_user(app):
+    return factories.make_user
+
+
+@pytest.fixture
+def make_org_admin(app):
+    return factories.make_org_admin
+
+
+@pytest.fixture
+def make_support_user(app):
+    return factories.make_support_user
+
+
+@pytest.fixture
+def make_invitation(app):
+    return factories.make_invitation
+
+
+class LiveServer:
+    """The app served over real HTTP on a loopback port, in a thread."""
+
+    def __init__(self, app):
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app).start()
+    app.config["PUBLIC_BASE_URL"] = server.url
+    yield server
+    server.stop()
