@@ -73,6 +73,8 @@ def _base_config(url: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": url,
         "RATELIMIT_KEY_PREFIX": "ecc-test-" + secrets.token_hex(6),
         "SERVER_NAME": None,
+        # The plain `client` posts forms without tokens; `csrf_client` and `live_server` enforce CSRF.
+        "WTF_CSRF_ENABLED": False,
     }
 
 
@@ -176,6 +178,7 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(app):
+    app.config["WTF_CSRF_ENABLED"] = True
     server = LiveServer(app).start()
     app.config["PUBLIC_BASE_URL"] = server.url
     yield server
