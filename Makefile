@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 
 run: venv
 	$(BIN)/flask db upgrade
-	$(BIN)/flask --app sandbox db-init
 	$(BIN)/flask demo seed
+	@echo "Starting the console at http://127.0.0.1:5000 (Ctrl-C stops every process)."
 	$(BIN)/honcho start -f Procfile
 
 test: venv
