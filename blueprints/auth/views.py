@@ -1,4 +1,4 @@
-"""Sign in and sign out."""
+"""Sign in and out, accepting an invitation, resetting a password."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required, login_user, logout_user
 
 from blueprints.auth import bp
-from blueprints.auth.forms import SignInForm
+from blueprints.auth.forms import AcceptInvitationForm, ResetPasswordForm, SignInForm
 from blueprints.auth.redirects import safe_next
 from extensions import db, limiter
-from services import accounts
+from services import accounts, invitations
 
 
 def _sign_in_limit() -> str:
@@ -17,7 +17,11 @@ def _sign_in_limit() -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(_sign_in_limit, methods=["POST"], error_message="Too many sign-in attempts.")
+@limiter.limit(
+    _sign_in_limit,
+    methods=["POST"],
+    error_message="Too many sign-in attempts from your address. Wait a minute, then try again.",
+)
 def sign_in():
     if current_user.is_authenticated:
         return redirect(url_for("organizations.home"))
@@ -40,3 +44,47 @@ def sign_out():
     logout_user()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.sign_in"))
+
+
+def _bad_link(exc: invitations.InvitationError, title: str):
+    db.session.rollback()
+    status = 404 if exc.kind == invitations.INVALID else 410
+    return render_template("auth/bad_link.html", title=title, message=str(exc)), status
+
+
+def _show_on_form(form, exc: accounts.AccountError) -> None:
+    """Put a refusal from a service next to the field it concerns, or above the form."""
+    field = getattr(form, getattr(exc, "kind", ""), None)
+    if field is not None:
+        field.errors = [*field.errors, str(exc)]
+    else:
+        flash(str(exc), "danger")
+
+
+def _signed_in_as(user) -> None:
+    logout_user()
+    login_user(user)
+    db.session.commit()
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    try:
+        invitation = invitations.resolve_invitation(token)
+    except invitations.InvitationError as exc:
+        return _bad_link(exc, "This invitation cannot be used")
+    form = AcceptInvitationForm()
+    if form.validate_on_submit():
+        try:
+            user = invitations.accept_invitation(token, name=form.name.data, password=form.password.data)
+        except invitations.InvitationError as exc:
+            if exc.kind in invitations.LINK_PROBLEMS:
+                return _bad_link(exc, "This invitation cannot be used")
+            db.session.rollback()
+            _show_on_form(form, exc)
+        else:
+            _signed_in_as(user)
+            flash(f"Welcome, {user.name}. Your account is ready.", "success")
+            return redirect(url_for("organizations.home"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/accept_invitation.html", form=form, invitation=invitation), status
