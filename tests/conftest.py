@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.plugins.strict",
     "tests.plugins.network_guard",
     "tests.plugins.browser",
+    "tests.plugins.sandbox_server",
 ]
 
 from app import create_app  # noqa: E402
@@ -157,6 +158,18 @@ def make_support_user(app):
 @pytest.fixture
 def make_invitation(app):
     return factories.make_invitation
+
+
+@pytest.fixture
+def use_sandbox(app, sandbox):
+    """Point the console at the test session's sandbox (real HTTP on loopback) and return the sandbox."""
+    app.config.update(
+        SANDBOX_MODE=True,
+        SANDBOX_URL=sandbox.url,
+        CRONOFY_CLIENT_ID=sandbox.client_id,
+        CRONOFY_CLIENT_SECRET=sandbox.client_secret,
+    )
+    return sandbox
 
 
 class LiveServer:

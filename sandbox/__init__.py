@@ -1,0 +1,119 @@
+"""The Cronofy Enterprise Connect sandbox: a standalone WSGI app speaking the upstream protocol.
+
+Run it with `flask --app sandbox run --port 5055` or `gunicorn 'sandbox:create_app()'`.
+It imports nothing of the console; the two meet only over HTTP.
+"""
+
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from sandbox import pipeline
+from sandbox.clients import ensure_demo_client
+from sandbox.config import load_config
+from sandbox.db import close_session, create_tables, default_database_url, make_engine, make_session_factory
+from sandbox.delivery import DeliveryWorker
+from sandbox.directory import is_empty, seed_all
+from sandbox.errors import ApiError
+from sandbox.ratelimit import RateLimiter
+from sandbox.runtime import RuntimeSettings
+
+
+@dataclass
+class SandboxState:
+    """Everything the sandbox app holds beyond Flask: database, runtime settings, limiter, delivery."""
+
+    config: dict
+    engine: object
+    Session: object
+    settings: RuntimeSettings
+    limiter: RateLimiter
+    worker: DeliveryWorker | None = None
+
+    def stop(self):
+        """Stop callback delivery and close the database connections."""
+        if self.worker is not None:
+            self.worker.stop()
+        self.engine.dispose()
+
+
+def create_app(config=None):
+    """Create the sandbox WSGI application."""
+    app = Flask(__name__)
+    app.config.update(load_config(config))
+    state = register_database(app)
+    prepare_database(state, app.config)
+    register_blueprints(app)
+    register_hooks(app)
+    register_cli(app)
+    start_delivery(state, app.config)
+    return app
+
+
+def register_database(app):
+    """Create the engine, session factory and runtime state."""
+    url = app.config["SANDBOX_DATABASE_URL"] or default_database_url(app.instance_path)
+    app.config["SANDBOX_DATABASE_URL"] = url
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    state = SandboxState(config=app.config, engine=engine, Session=factory,
+                         settings=RuntimeSettings(factory, app.config), limiter=RateLimiter())
+    app.extensions["sandbox"] = state
+    app.teardown_appcontext(close_session)
+    return state
+
+
+def prepare_database(state, config, attempts=5):
+    """Create missing tables, the demo client and, on an empty database, the demo directory."""
+    for attempt in range(attempts):
+        try:
+            create_tables(state.engine)
+            with state.Session() as db:
+                ensure_demo_client(db, config["SANDBOX_CLIENT_ID"], config["SANDBOX_CLIENT_SECRET"])
+                if is_empty(db):
+                    seed_all(db, config["SANDBOX_SEED_USERS"], config["SANDBOX_SEED_ROOMS"],
+                             config["SANDBOX_SEED_SHARED"])
+                db.commit()
+            return
+        except (IntegrityError, OperationalError):
+            # Several gunicorn workers may start at once on a fresh database; the loser retries.
+            time.sleep(0.2 * (attempt + 1))
+    raise RuntimeError("could not prepare the sandbox database")
+
+
+def register_blueprints(app):
+    """Register the consent, OAuth, API, admin and event-log blueprints."""
+    from sandbox.views import admin, api, consent, events, oauth
+
+    for module in (consent, oauth, api, admin, events):
+        app.register_blueprint(module.bp)
+    app.add_template_filter(_format_time, "sandbox_time")
+
+
+def _format_time(epoch):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+
+
+def register_hooks(app):
+    """Install the request pipeline and error handlers."""
+    app.before_request(pipeline.before_request)
+    app.after_request(pipeline.after_request)
+    app.register_error_handler(ApiError, pipeline.handle_api_error)
+    app.register_error_handler(Exception, pipeline.handle_unexpected)
+
+
+def register_cli(app):
+    """Add `flask --app sandbox reset | seed | db-init`."""
+    from sandbox.cli import commands
+
+    for command in commands:
+        app.cli.add_command(command)
+
+
+def start_delivery(state, config):
+    """Start the callback delivery thread unless switched off."""
+    state.worker = DeliveryWorker(state.Session, state.settings, config)
+    if config["SANDBOX_DELIVERY_THREAD"]:
+        state.worker.start()

@@ -1,0 +1,47 @@
+"""Admin operations of the sandbox: simulate the domain admin revoking a service account, list the directory."""
+
+from sqlalchemy import func, select
+
+from sandbox.models import Callback, Domain, Member, ServiceAccount
+from sandbox.tokens import revoke_service_account
+
+
+def revoke_by_domain_admin(db, service_account_id=None, domain=None, cascade=False):
+    """Mark active service accounts as revoked by the domain admin; return their ids."""
+    query = select(ServiceAccount).where(ServiceAccount.status == "active")
+    if service_account_id:
+        query = query.where(ServiceAccount.id == service_account_id)
+    if domain:
+        query = query.join(Domain, Domain.id == ServiceAccount.domain_id).where(Domain.name == domain)
+    revoked = []
+    for sa in db.scalars(query).all():
+        revoke_service_account(db, sa, cascade, status="revoked_by_admin")
+        revoked.append(sa.id)
+    return revoked
+
+
+def directory(db, domain=None, kind=None, trait=None, limit=100, offset=0):
+    """Return members of the seeded directories, filtered, as JSON-ready dicts."""
+    query = select(Member, Domain.name).join(Domain, Domain.id == Member.domain_id)
+    if domain:
+        query = query.where(Domain.name == domain)
+    if kind:
+        query = query.where(Member.kind == kind)
+    if trait:
+        query = query.where(Member.trait.is_(None) if trait == "none" else Member.trait == trait)
+    rows = db.execute(query.order_by(Member.id).limit(limit).offset(offset))
+    return [{"email": m.email, "name": m.name, "kind": m.kind, "trait": m.trait, "domain": name,
+             "capacity": m.capacity} for m, name in rows]
+
+
+def callback_counts(db):
+    """Return {status: count} of the callback queue."""
+    return dict(db.execute(select(Callback.status, func.count()).group_by(Callback.status)).all())
+
+
+def service_accounts(db):
+    """Return the service accounts with their domain names, newest first."""
+    rows = db.execute(select(ServiceAccount, Domain.name).join(Domain, Domain.id == ServiceAccount.domain_id)
+                      .order_by(ServiceAccount.created_at.desc()).limit(50))
+    return [{"id": sa.id, "domain": name, "provider": sa.provider, "status": sa.status, "scope": sa.scope,
+             "client_id": sa.client_id} for sa, name in rows]

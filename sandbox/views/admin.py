@@ -1,0 +1,110 @@
+"""Runtime admin of the sandbox: fault switches, limits, SA revocation, directory and clients (no auth: a local tool)."""
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+
+from sandbox import admin, clients
+from sandbox.db import session
+from sandbox.directory import domain_counts
+from sandbox.errors import field_error, unprocessable
+from sandbox.runtime import FAULT_TYPES, LIMIT_TYPES, InvalidSetting, validate
+from sandbox.views.common import state
+
+bp = Blueprint("sandbox_admin", __name__, url_prefix="/sandbox/admin")
+
+TYPES = {"faults": FAULT_TYPES, "limits": LIMIT_TYPES}
+
+
+def _json_body():
+    data = request.get_json(silent=True)
+    return {} if data is None and not request.get_data() else data
+
+
+def _update(name, changes):
+    try:
+        clean = validate(changes, TYPES[name])
+    except InvalidSetting as exc:
+        raise unprocessable(exc.errors) from None
+    return state().settings.update(name, clean)
+
+
+@bp.get("/")
+def page():
+    """Show the fault switches, limits, service accounts and queue."""
+    db = session()
+    return render_template("sandbox/admin.html", faults=state().settings.get("faults"),
+                           limits=state().settings.get("limits"), counts=domain_counts(db),
+                           queue=admin.callback_counts(db), service_accounts=admin.service_accounts(db),
+                           clients=clients.all_clients(db))
+
+
+@bp.route("/<any(faults, limits):name>", methods=["GET", "PUT", "DELETE"])
+def settings_json(name):
+    """Read (GET), change (PUT, partial) or reset (DELETE) the faults or the limits."""
+    if request.method == "PUT":
+        return jsonify(_update(name, _json_body()))
+    if request.method == "DELETE":
+        return jsonify(state().settings.reset(name))
+    return jsonify(state().settings.get(name))
+
+
+def _form_changes(name):
+    changes = {}
+    for key, converter in TYPES[name].items():
+        if converter.__name__ == "_boolean":
+            changes[key] = key in request.form
+        elif request.form.get(key, "") != "":
+            changes[key] = request.form[key]
+    return changes
+
+
+@bp.post("/<any(faults, limits):name>/form")
+def settings_form(name):
+    """Apply the admin page's form, then show the page again."""
+    if "reset" in request.form:
+        state().settings.reset(name)
+    else:
+        _update(name, _form_changes(name))
+    return redirect(url_for("sandbox_admin.page"))
+
+
+@bp.post("/revoke-service-account")
+def revoke_service_account():
+    """Simulate the domain administrator removing the service account (by id, by domain, or all)."""
+    db = session()
+    data = request.get_json(silent=True) or request.form.to_dict()
+    revoked = admin.revoke_by_domain_admin(db, data.get("service_account_id") or None, data.get("domain") or None,
+                                           cascade=state().config["SANDBOX_SA_REVOKE_CASCADES"])
+    db.commit()
+    if request.is_json:
+        return jsonify({"revoked": revoked})
+    return redirect(url_for("sandbox_admin.page"))
+
+
+@bp.get("/directory.json")
+def directory_json():
+    """List directory members, filtered by domain, kind and trait ("none" for members that succeed)."""
+    args = request.args
+    limit = min(args.get("limit", 100, type=int) or 100, 1000)
+    members = admin.directory(session(), args.get("domain"), args.get("kind"), args.get("trait"), limit,
+                              args.get("offset", 0, type=int) or 0)
+    return jsonify({"members": members})
+
+
+@bp.get("/callbacks.json")
+def callbacks_json():
+    """Count the callbacks by delivery status."""
+    return jsonify({"callbacks": admin.callback_counts(session())})
+
+
+@bp.post("/clients")
+def register_client():
+    """Register an API client; answer its id and secret."""
+    data = request.get_json(silent=True)
+    uris = data.get("redirect_uris", []) if isinstance(data, dict) else None
+    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+        raise unprocessable({"redirect_uris": [field_error("invalid", "must be a list of URIs")]})
+    db = session()
+    client, secret = clients.register_client(db, uris, bool(data.get("allow_loopback")), str(data.get("name", "")))
+    db.commit()
+    return jsonify({"client_id": client.client_id, "client_secret": secret, "redirect_uris": uris,
+                    "allow_loopback": client.allow_loopback}), 201
