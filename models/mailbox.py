@@ -1,0 +1,90 @@
+"""Mailboxes (users, shared mailboxes, resources) and the timeline of what happened to each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.base import TimestampMixin, utcnow
+from models.connection import Connection
+from models.organization import Organization
+
+MAILBOX_STATUSES = ("new", "queued", "requested", "authorized", "failed", "needs_attention", "revoked")
+MAILBOX_KINDS = ("user", "shared", "resource")
+MAILBOX_SOURCES = ("import", "resource_sync", "manual")
+
+
+class Mailbox(TimestampMixin, db.Model):
+    """One calendar mailbox of an organization and where its delegated authorization stands."""
+
+    __tablename__ = "mailboxes"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email", name="uq_mailboxes_org_email"),
+        CheckConstraint(
+            "status IN ('new', 'queued', 'requested', 'authorized', 'failed', 'needs_attention', 'revoked')",
+            name="status_known",
+        ),
+        CheckConstraint("kind IN ('user', 'shared', 'resource')", name="kind_known"),
+        # Keyset pagination and the per-status summary stay index-only at 100,000 mailboxes.
+        Index("ix_mailboxes_org_status_email", "organization_id", "status", "email"),
+        Index("ix_mailboxes_org_kind_email", "organization_id", "kind", "email"),
+        Index("ix_mailboxes_org_group_email", "organization_id", "group_name", "email"),
+        Index("ix_mailboxes_org_connection_email", "organization_id", "connection_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="user")
+    group_name: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16), default="import")
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    # Resource details from GET /v1/resources (docs/cronofy-api.md §3.9).
+    capacity: Mapped[int | None]
+    location: Mapped[str | None] = mapped_column(String(300))
+    # The latest failure, with the key from upstream and the words shown to the admin.
+    last_error_key: Mapped[str | None] = mapped_column(String(80))
+    last_error_description: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    requested_at: Mapped[datetime | None]
+    authorized_at: Mapped[datetime | None]
+    # The delegated account (§3.3.2); tokens are Fernet ciphertexts, never plaintext.
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    profile_id: Mapped[str | None] = mapped_column(String(64))
+    provider_name: Mapped[str | None] = mapped_column(String(32))
+    granted_scope: Mapped[str | None] = mapped_column(Text)
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None]
+    refresh_lease_until: Mapped[datetime | None]
+
+    organization: Mapped[Organization] = relationship()
+    connection: Mapped[Connection | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Mailbox {self.id} {self.status}>"
+
+
+class MailboxEvent(db.Model):
+    """One entry on a mailbox's timeline: a transition or a notable fact, with who or what caused it."""
+
+    __tablename__ = "mailbox_events"
+    __table_args__ = (Index("ix_mailbox_events_mailbox_created", "mailbox_id", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The `state` correlation id of the authorization attempt, where there is one.
+    state: Mapped[str | None] = mapped_column(String(128))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

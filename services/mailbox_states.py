@@ -1,0 +1,105 @@
+"""The mailbox state machine: the one place a mailbox's status changes, always with a timeline event.
+
+States (docs: design.md "States"): new → queued → requested → authorized; or failed (with the
+upstream's error key and the words to show); needs_attention (a token refresh failed, the profile
+disconnected); revoked.
+"""
+
+from __future__ import annotations
+
+from extensions import db
+from models.base import utcnow
+from models.mailbox import Mailbox, MailboxEvent
+
+ALLOWED = {
+    "new": {"queued", "requested", "revoked"},
+    "queued": {"requested", "new", "failed", "revoked"},
+    "requested": {"authorized", "failed", "queued", "revoked"},
+    "authorized": {"revoked", "needs_attention", "queued"},
+    "failed": {"queued", "new", "revoked", "authorized"},
+    "needs_attention": {"queued", "authorized", "revoked", "failed"},
+    "revoked": {"queued", "new"},
+}
+
+
+class TransitionError(ValueError):
+    """A status change the state machine does not allow."""
+
+
+def can_transition(current: str, target: str) -> bool:
+    """Return whether a mailbox in `current` may move to `target`."""
+    return target in ALLOWED.get(current, set())
+
+
+def transition(
+    mailbox: Mailbox,
+    to_status: str,
+    *,
+    kind: str,
+    summary: str = "",
+    actor=None,
+    state: str | None = None,
+    details: dict | None = None,
+    error_key: str | None = None,
+    error_description: str | None = None,
+) -> MailboxEvent:
+    """Move mailbox to to_status and add the timeline event; :raises TransitionError: if not allowed."""
+    from_status = mailbox.status
+    if not can_transition(from_status, to_status):
+        raise TransitionError(f"a mailbox cannot go from {from_status} to {to_status}")
+    now = utcnow()
+    mailbox.status = to_status
+    mailbox.status_changed_at = now
+    if to_status == "requested":
+        mailbox.requested_at = now
+    elif to_status == "authorized":
+        mailbox.authorized_at = now
+    if to_status in ("failed", "needs_attention"):
+        mailbox.last_error_key = error_key
+        mailbox.last_error_description = error_description
+    elif to_status in ("authorized", "queued", "new"):
+        mailbox.last_error_key = mailbox.last_error_description = None
+    return record_event(
+        mailbox, kind, summary=summary, actor=actor, state=state, details=details,
+        from_status=from_status, to_status=to_status,
+    )
+
+
+def record_event(
+    mailbox: Mailbox,
+    kind: str,
+    *,
+    summary: str = "",
+    actor=None,
+    state: str | None = None,
+    details: dict | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> MailboxEvent:
+    """Add a timeline event that does not change the status (imported, callback received, ...)."""
+    event = MailboxEvent(
+        mailbox_id=mailbox.id,
+        organization_id=mailbox.organization_id,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor_id=getattr(actor, "id", None),
+        state=state,
+        summary=summary,
+        details=details or {},
+        created_at=utcnow(),
+    )
+    db.session.add(event)
+    return event
+
+
+def timeline(mailbox: Mailbox, *, limit: int = 200) -> list[MailboxEvent]:
+    """Return the mailbox's events, newest first."""
+    return list(
+        db.session.scalars(
+            db.select(MailboxEvent)
+            .where(MailboxEvent.mailbox_id == mailbox.id)
+            .order_by(MailboxEvent.created_at.desc(), MailboxEvent.id.desc())
+            .limit(limit)
+        )
+    )
