@@ -23,6 +23,8 @@ from models.organization import Organization
 from models.user import ROLE_ORG_ADMIN, ROLE_SUPPORT, ROLES, User
 from services import audit
 from services.accounts import (
+    MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
     AccountError,
     check_password_strength,
     find_user_by_email,
@@ -31,8 +33,6 @@ from services.accounts import (
 )
 
 SALT = "ecc.invitation.v1"
-MAX_NAME_LENGTH = 120
-MAX_PASSWORD_LENGTH = 1024
 
 # Why a link cannot be used; views map these to 404 (invalid) or 410 (gone).
 INVALID, EXPIRED, USED, REVOKED = "invalid", "expired", "used", "revoked"

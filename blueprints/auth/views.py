@@ -8,8 +8,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from blueprints.auth import bp
 from blueprints.auth.forms import AcceptInvitationForm, ResetPasswordForm, SignInForm
 from blueprints.auth.redirects import safe_next
+from blueprints.errors import render_error
 from extensions import db, limiter
-from services import accounts, invitations
+from services import accounts, invitations, password_reset
 
 
 def _sign_in_limit() -> str:
@@ -35,7 +36,7 @@ def sign_in():
         login_user(user)
         db.session.commit()
         return redirect(safe_next(request.args.get("next")) or url_for("organizations.home"))
-    return render_template("auth/sign_in.html", form=form)
+    return render_template("auth/sign_in.html", form=form), 422 if request.method == "POST" else 200
 
 
 @bp.post("/sign-out")
@@ -46,9 +47,15 @@ def sign_out():
     return redirect(url_for("auth.sign_in"))
 
 
-def _bad_link(exc: invitations.InvitationError, title: str):
+@bp.errorhandler(429)
+def too_many_sign_in_attempts(exc):
+    """Explain the sign-in throttle in words; the limit counts attempts per address."""
+    return render_error(429, title="Too many sign-in attempts", message=exc.description)
+
+
+def _bad_link(exc: accounts.AccountError, title: str):
     db.session.rollback()
-    status = 404 if exc.kind == invitations.INVALID else 410
+    status = 404 if exc.kind == "invalid" else 410
     return render_template("auth/bad_link.html", title=title, message=str(exc)), status
 
 
@@ -88,3 +95,26 @@ def accept_invitation(token: str):
             return redirect(url_for("organizations.home"))
     status = 422 if request.method == "POST" else 200
     return render_template("auth/accept_invitation.html", form=form, invitation=invitation), status
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    try:
+        user = password_reset.resolve_reset_token(token)
+    except password_reset.PasswordResetError as exc:
+        return _bad_link(exc, "This reset link cannot be used")
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = password_reset.reset_password(token, form.password.data)
+        except password_reset.PasswordResetError as exc:
+            if exc.kind in password_reset.LINK_PROBLEMS:
+                return _bad_link(exc, "This reset link cannot be used")
+            db.session.rollback()
+            _show_on_form(form, exc)
+        else:
+            _signed_in_as(user)
+            flash("Your new password is set. Any other session of yours has been signed out.", "success")
+            return redirect(url_for("organizations.home"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/reset_password.html", form=form, user=user), status
