@@ -1,0 +1,1 @@
+"""Onboarding: the connection wizard, its consent flow and setup links for a colleague."""
