@@ -101,9 +101,10 @@ class RateBudget:
         largest = min(self.per_second, self.per_minute)
         if not 1 <= cost <= largest:
             raise ValueError(f"cost must be between 1 and {largest}, got {cost}")
-        for window in self._windows:
-            if not self._limiter.test(window, self.key, cost=cost):
-                return self._wait(window, cost)
+        # Report the longest wait among full windows, so a caller sleeps once.
+        waits = [self._wait(w, cost) for w in self._windows if not self._limiter.test(w, self.key, cost=cost)]
+        if waits:
+            return max(waits)
         # The short window goes first: if the long one then refuses (another
         # worker won the race), the wasted hit only blocks one second, and
         # over-counting never lets more requests through.

@@ -36,9 +36,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import requests
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
-from .errors import UnavailableError
+from .errors import UnavailableError, error_for_response
 from .hosts import Upstream
 from .models import (
     Calendar,
@@ -54,7 +55,7 @@ from .models import (
     parse_userinfo,
 )
 from .retry import RetryPolicy
-from .transport import Observe, Transport, read_json
+from .transport import Observe, Transport, read_list, read_object
 
 MAX_DELEGATED_BATCH = 50
 
@@ -153,7 +154,7 @@ class CronofyClient:
     def userinfo(self, access_token: str) -> UserInfo:
         """Describe the service account or account behind a token (§3.8)."""
         response = self._call("GET", "/v1/userinfo", token=access_token, idempotent=True)
-        return parse_userinfo(_object(read_json(response)))
+        return parse_userinfo(read_object(response))
 
     def list_resources(
         self, sa_token: str, include_details: Sequence[str] = ("capacity", "location")
@@ -161,7 +162,7 @@ class CronofyClient:
         """List the tenant's room, equipment and shared-mailbox calendars (§3.9)."""
         params = {"include_details": " ".join(include_details)} if include_details else None
         response = self._call("GET", "/v1/resources", token=sa_token, params=params, idempotent=True)
-        items = _list(_object(read_json(response)), "resources")
+        items = read_list(read_object(response), "resources")
         return [r for r in (parse_resource(i) for i in items) if r is not None]
 
     def request_delegated_access(self, sa_token: str, items: Sequence[DelegatedRequest]) -> None:
@@ -184,7 +185,7 @@ class CronofyClient:
     def list_calendars(self, account_token: str) -> list[Calendar]:
         """List the calendars of an account."""
         response = self._call("GET", "/v1/calendars", token=account_token, idempotent=True)
-        items = _list(_object(read_json(response)), "calendars")
+        items = read_list(read_object(response), "calendars")
         return [c for c in (parse_calendar(i) for i in items) if c is not None]
 
     def free_busy(
@@ -196,8 +197,8 @@ class CronofyClient:
         periods: list[FreeBusyPeriod] = []
         while url:
             response = self._call_url("GET", url, token=account_token, params=params, idempotent=True)
-            payload = _object(read_json(response))
-            periods += [parse_free_busy(i) for i in _list(payload, "free_busy")]
+            payload = read_object(response)
+            periods += [parse_free_busy(i) for i in read_list(payload, "free_busy")]
             url, params = self._next_page(payload), None
         return periods
 
@@ -249,7 +250,13 @@ class CronofyClient:
                 ))
             except ValueError:
                 # Authlib: a 2xx whose body is not a JSON object.
-                raise UnavailableError("The token response was not a JSON object.", error_key="malformed_response") from None
+                raise UnavailableError(
+                    "The token response was not a JSON object.", error_key="malformed_response"
+                ) from None
+            except OAuthError as exc:
+                # A 2xx carrying an RFC 6749 "error": judge it as the 400 it means.
+                body = {"error": exc.error, "error_description": exc.description}
+                raise error_for_response(400, body, secrets=(*secrets, self.upstream.client_secret)) from None
 
         return self._transport.execute("POST", url, send, idempotent=False, secrets=secrets)
 
@@ -283,16 +290,3 @@ def _spaced(value: str | Sequence[str]) -> str:
 
 def _iso(value: date | str) -> str:
     return value if isinstance(value, str) else value.isoformat()
-
-
-def _object(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise UnavailableError("Cronofy answered with JSON that is not an object.", error_key="malformed_response")
-    return payload
-
-
-def _list(payload: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    items = payload.get(key)
-    if not isinstance(items, list):
-        raise UnavailableError(f"Cronofy's answer lacks the {key!r} list.", error_key="malformed_response")
-    return [item for item in items if isinstance(item, dict)]

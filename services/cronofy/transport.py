@@ -117,6 +117,22 @@ def read_json(response: requests.Response) -> Any:
         ) from None
 
 
+def read_object(response: requests.Response) -> dict[str, Any]:
+    """Return the JSON object of a 2xx response, or raise UnavailableError."""
+    payload = read_json(response)
+    if not isinstance(payload, dict):
+        raise UnavailableError("Cronofy answered with JSON that is not an object.", error_key="malformed_response")
+    return payload
+
+
+def read_list(payload: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """Return the list of objects under key, or raise UnavailableError if it is missing."""
+    items = payload.get(key)
+    if not isinstance(items, list):
+        raise UnavailableError(f"Cronofy's answer lacks the {key!r} list.", error_key="malformed_response")
+    return [item for item in items if isinstance(item, dict)]
+
+
 def _response_error(response: requests.Response, secrets: tuple[str | None, ...]) -> CronofyError:
     try:
         payload = response.json()

@@ -135,6 +135,13 @@ def test_exchange_returning_json_without_access_token_is_unavailable(cronofy, st
         cronofy.exchange_code("CODE_x", "https://console.example/cb")
 
 
+def test_a_200_carrying_an_oauth_error_is_still_an_invalid_grant(cronofy, stub):
+    stub.reply(200, {"error": "invalid_grant", "error_description": "CODE_x was used"})
+    with pytest.raises(InvalidGrantError) as caught:
+        cronofy.exchange_code("CODE_x", "https://console.example/cb")
+    assert caught.value.description == "[redacted] was used"
+
+
 def test_refresh_returns_the_rotated_refresh_token(cronofy, stub):
     stub.reply(200, {**SA_TOKENS, "refresh_token": "sa_rt_ROTATED_eeee"})
     tokens = cronofy.refresh_access_token("sa_rt_REFRESH_bbbb")
