@@ -16,12 +16,16 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._fixed = {}
         self._sliding = {}
+        self._hits = 0
 
     def hit(self, client_key, limits, now=None):
         """Record one request; return the seconds until the exceeded window frees up, or None."""
         now = time.time() if now is None else now
         windows = ((1.0, limits["per_second"]), (60.0, limits["per_minute"]))
         with self._lock:
+            self._hits += 1
+            if self._hits % 1000 == 0:
+                self._forget_idle(now)
             if limits["window"] == "sliding":
                 return self._hit_sliding(client_key, windows, now)
             return self._hit_fixed(client_key, windows, now)
@@ -54,11 +58,15 @@ class RateLimiter:
             stamps.append(now)
         return exceeded
 
-    def forget_idle(self, now=None):
-        """Drop the counters of clients idle for over a minute, so memory stays flat."""
-        now = time.time() if now is None else now
+    def clear(self):
+        """Forget every counter (when the limits change, counting starts afresh)."""
         with self._lock:
-            for key in [k for k, (start, _) in self._fixed.items() if (start + 1) * k[1] < now - 60]:
-                del self._fixed[key]
-            for key in [k for k, stamps in self._sliding.items() if not stamps or stamps[-1] < now - 60]:
-                del self._sliding[key]
+            self._fixed.clear()
+            self._sliding.clear()
+
+    def _forget_idle(self, now):
+        # Drop the counters of clients idle for over a minute, so memory stays flat.
+        for key in [k for k, (start, _) in self._fixed.items() if (start + 1) * k[1] < now - 60]:
+            del self._fixed[key]
+        for key in [k for k, stamps in self._sliding.items() if not stamps or stamps[-1] < now - 60]:
+            del self._sliding[key]

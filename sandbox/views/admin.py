@@ -24,7 +24,18 @@ def _update(name, changes):
         clean = validate(changes, TYPES[name])
     except InvalidSetting as exc:
         raise unprocessable(exc.errors) from None
-    return state().settings.update(name, clean)
+    return _changed(name, state().settings.update(name, clean))
+
+
+def _reset(name):
+    return _changed(name, state().settings.reset(name))
+
+
+def _changed(name, value):
+    # New limits start counting afresh (in this process).
+    if name == "limits":
+        state().limiter.clear()
+    return value
 
 
 @bp.get("/")
@@ -43,7 +54,7 @@ def settings_json(name):
     if request.method == "PUT":
         return jsonify(_update(name, _json_body()))
     if request.method == "DELETE":
-        return jsonify(state().settings.reset(name))
+        return jsonify(_reset(name))
     return jsonify(state().settings.get(name))
 
 
@@ -61,7 +72,7 @@ def _form_changes(name):
 def settings_form(name):
     """Apply the admin page's form, then show the page again."""
     if "reset" in request.form:
-        state().settings.reset(name)
+        _reset(name)
     else:
         _update(name, _form_changes(name))
     return redirect(url_for("sandbox_admin.page"))

@@ -97,10 +97,12 @@ def token_request(sandbox, client_id=None, client_secret=None, as_form=False, **
     return http().post(f"{sandbox.url}/oauth/token", json=data)
 
 
-def connect_service_account(sandbox, redirect_uri="http://127.0.0.1:5000/onboarding/callback", **kwargs):
+def connect_service_account(sandbox, redirect_uri="http://127.0.0.1:5000/onboarding/callback", client_secret=None,
+                            **kwargs):
     """Run §3.1 and §3.2: consent, then code exchange; return the token response JSON."""
     query, _ = approve(sandbox, redirect_uri, **kwargs)
-    response = token_request(sandbox, grant_type="authorization_code", code=query["code"], redirect_uri=redirect_uri)
+    response = token_request(sandbox, client_secret=client_secret, grant_type="authorization_code",
+                             code=query["code"], redirect_uri=redirect_uri)
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -1,0 +1,127 @@
+"""Contract: callback delivery — signature (§3.11), retries with backoff, surviving a restart."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+from tests.contract.sandbox_support import (CallbackReceiver, connect_service_account, http, members,
+                                            request_access)
+from tests.plugins.sandbox_server import start_sandbox
+
+
+def _valid(secret, raw, header):
+    expected = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+    return any(hmac.compare_digest(value, expected) for value in header.split(","))
+
+
+def test_documented_hmac_test_vector():
+    from sandbox.secrets_util import hmac_header
+
+    header = hmac_header(b'{"example":"well-known"}', ["pDY0Oi7TJSP2hfNmZNkm5"])
+    assert header == "6r2/HjBkqymGegX0wOfifieeUXbbHwtV/LohHS+jv6c="
+    assert _valid("pDY0Oi7TJSP2hfNmZNkm5", b'{"example":"well-known"}', header)
+
+
+def test_received_callbacks_verify_like_the_sdk_helpers(sandbox, sa_token, callback_receiver):
+    import pycronofy
+
+    email = members(sandbox, domain="acme.example", kind="user", trait="none")[0]
+    request_access(sandbox, sa_token["access_token"], {"email": email, "scope": "read_events",
+                                                       "callback_url": callback_receiver.callback_url()})
+    received = callback_receiver.wait_for(1)[0]
+    header = received["headers"]["Cronofy-Hmac-Sha256"]
+    sdk = pycronofy.Client(client_id=sandbox.client_id, client_secret=sandbox.client_secret)
+    assert sdk.hmac_valid(header, received["raw"].decode())
+    assert not sdk.hmac_valid(header, received["raw"].decode() + " ")
+
+
+def test_failing_receiver_gets_retries_with_growing_gaps(sandbox, sa_token, callback_receiver):
+    callback_receiver.statuses = [500, 503, 404]
+    email = members(sandbox, domain="acme.example", kind="user", trait="none")[0]
+    request_access(sandbox, sa_token["access_token"], {"email": email, "scope": "read_events", "state": "retry",
+                                                       "callback_url": callback_receiver.callback_url()})
+    attempts = callback_receiver.wait_for(4)
+    assert [a["status"] for a in attempts] == [500, 503, 404, 200]
+    assert len({a["raw"] for a in attempts}) == 1
+    gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])]
+    assert gaps[2] > gaps[0]
+    events = sandbox.events(kind="callback", limit=10)
+    assert events[0]["status"] == 200 and "attempt 4; delivered" in events[0]["detail"]
+
+
+def test_delivery_gives_up_after_the_maximum_attempts(tmp_path):
+    receiver = CallbackReceiver()
+    receiver.statuses = [500] * 10
+    server = start_sandbox(f"sqlite:///{tmp_path / 'sb.sqlite'}", CALLBACK_MAX_ATTEMPTS=3,
+                           CALLBACK_RETRY_BASE=0.02)
+    try:
+        tokens = connect_service_account(server)
+        email = members(server, domain="acme.example", kind="user", trait="none")[0]
+        request_access(server, tokens["access_token"], {"email": email, "scope": "read_events",
+                                                        "callback_url": receiver.callback_url()})
+        receiver.wait_for(3)
+        time.sleep(0.4)
+        counts = http().get(f"{server.url}/sandbox/admin/callbacks.json").json()["callbacks"]
+    finally:
+        server.stop()
+        receiver.stop()
+    assert len(receiver.received) == 3
+    assert counts == {"failed": 1}
+
+
+def test_unreachable_receiver_is_retried(sandbox, sa_token):
+    receiver = CallbackReceiver()
+    url = receiver.callback_url("gone")
+    receiver.stop()  # nothing listens on that port any more
+    email = members(sandbox, domain="acme.example", kind="user", trait="none")[0]
+    request_access(sandbox, sa_token["access_token"], {"email": email, "scope": "read_events", "callback_url": url})
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        failures = [e for e in sandbox.events(kind="callback", limit=50) if "ConnectionError" in e["detail"]]
+        if len(failures) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(failures) >= 2 and all(e["status"] is None for e in failures)
+
+
+def test_pending_callbacks_are_delivered_after_a_restart(tmp_path):
+    receiver = CallbackReceiver()
+    database = f"sqlite:///{tmp_path / 'sb.sqlite'}"
+    first = start_sandbox(database, CALLBACK_DELAY="1.0-1.2")
+    try:
+        tokens = connect_service_account(first)
+        emails = members(first, 3, domain="acme.example", kind="user", trait="none")
+        batch = [{"email": e, "scope": "read_events", "state": f"s{i}", "callback_url": receiver.callback_url(f"r{i}")}
+                 for i, e in enumerate(emails)]
+        assert request_access(first, tokens["access_token"], {"service_account_authorizations": batch}).ok
+    finally:
+        first.stop()
+    assert receiver.received == []
+    second = start_sandbox(database, CALLBACK_DELAY="1.0-1.2")
+    try:
+        states = sorted(json.loads(r["raw"])["authorization"]["state"] for r in receiver.wait_for(3, timeout=10))
+        time.sleep(0.3)
+    finally:
+        second.stop()
+        receiver.stop()
+    assert states == ["s0", "s1", "s2"]
+    assert len(receiver.received) == 3
+
+
+def test_several_client_secrets_give_one_signature_each(tmp_path):
+    receiver = CallbackReceiver()
+    server = start_sandbox(f"sqlite:///{tmp_path / 'sb.sqlite'}", CLIENT_SECRET="old-secret,new-secret")
+    try:
+        tokens = connect_service_account(server, client_secret="new-secret")
+        email = members(server, domain="acme.example", kind="user", trait="none")[0]
+        request_access(server, tokens["access_token"], {"email": email, "scope": "read_events",
+                                                        "callback_url": receiver.callback_url()})
+        received = receiver.wait_for(1)[0]
+    finally:
+        server.stop()
+        receiver.stop()
+    header = received["headers"]["Cronofy-Hmac-Sha256"]
+    assert len(header.split(",")) == 2
+    assert _valid("old-secret", received["raw"], header) and _valid("new-secret", received["raw"], header)

@@ -1,0 +1,96 @@
+"""Contract: per-client rate limits answering 429 (§5)."""
+
+import time
+
+from tests.contract.sandbox_support import http, token_request
+
+
+def _burst(sandbox, count, **credentials):
+    session = http()
+    body = {"client_id": credentials.get("client_id", sandbox.client_id),
+            "client_secret": credentials.get("client_secret", sandbox.client_secret),
+            "grant_type": "refresh_token", "refresh_token": "unknown"}
+    return [session.post(f"{sandbox.url}/oauth/token", json=body) for _ in range(count)]
+
+
+def _start_of_second():
+    time.sleep(1 - time.time() % 1 + 0.01)
+
+
+def test_per_second_limit_answers_429_with_a_json_body(sandbox):
+    sandbox.set_limits(per_second=5, per_minute=1000)
+    _start_of_second()
+    statuses = [r.status_code for r in _burst(sandbox, 8)]
+    assert statuses[:5] == [400] * 5
+    assert statuses[5:] == [429] * 3
+    limited = _burst(sandbox, 1)[0]
+    assert limited.json()["error"] == "too_many_requests"
+    assert "Retry-After" not in limited.headers
+    time.sleep(1.05)
+    assert _burst(sandbox, 1)[0].status_code == 400
+
+
+def test_per_minute_limit_answers_429(sandbox):
+    sandbox.set_limits(per_second=1000, per_minute=6)
+    statuses = [r.status_code for r in _burst(sandbox, 8)]
+    assert statuses.count(429) >= 2 and statuses[0] == 400
+
+
+def test_limits_are_per_client(sandbox):
+    other = http().post(f"{sandbox.url}/sandbox/admin/clients", json={"allow_loopback": True}).json()
+    sandbox.set_limits(per_second=3, per_minute=1000)
+    _start_of_second()
+    mine = [r.status_code for r in _burst(sandbox, 5)]
+    theirs = [r.status_code for r in _burst(sandbox, 3, **other)]
+    assert 429 in mine
+    assert theirs == [400, 400, 400]
+
+
+def test_bearer_requests_count_for_the_token_client(sandbox, sa_token):
+    sandbox.set_limits(per_second=3, per_minute=1000)
+    _start_of_second()
+    session = http()
+    headers = {"Authorization": f"Bearer {sa_token['access_token']}"}
+    statuses = [session.get(f"{sandbox.url}/v1/userinfo", headers=headers).status_code for _ in range(3)]
+    statuses.append(token_request(sandbox, grant_type="refresh_token", refresh_token="x").status_code)
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_retry_after_header_can_be_switched_on(sandbox):
+    sandbox.set_limits(per_second=1, per_minute=1000, retry_after=True)
+    _start_of_second()
+    limited = _burst(sandbox, 2)[1]
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "1"
+
+
+def test_sliding_window_counts_the_last_second_not_the_clock_second(sandbox):
+    sandbox.set_limits(per_second=4, per_minute=1000, window="sliding")
+    time.sleep(1 - time.time() % 1 + 0.7)  # straddle a clock second
+    first = [r.status_code for r in _burst(sandbox, 4)]
+    time.sleep(0.35)
+    second = [r.status_code for r in _burst(sandbox, 2)]
+    assert first == [400] * 4
+    assert second == [429, 429]
+
+
+def test_default_limits_are_the_documented_ones(tmp_path):
+    from tests.plugins.sandbox_server import start_sandbox
+
+    other = start_sandbox(f"sqlite:///{tmp_path / 'sb.sqlite'}", RATE_PER_SECOND=50, RATE_PER_MINUTE=500,
+                          DELIVERY_THREAD=False)
+    try:
+        limits = other.set_limits()
+        _start_of_second()
+        statuses = [r.status_code for r in _burst(other, 55)]
+    finally:
+        other.stop()
+    assert (limits["per_second"], limits["per_minute"]) == (50, 500)
+    assert statuses.count(429) >= 1 and statuses[:50].count(429) == 0
+
+
+def test_invalid_limits_are_refused_with_422(sandbox):
+    response = http().put(f"{sandbox.url}/sandbox/admin/limits", json={"per_second": 0, "window": "weird",
+                                                                       "bogus": 1})
+    assert response.status_code == 422
+    assert set(response.json()["errors"]) == {"per_second", "window", "bogus"}
