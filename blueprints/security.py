@@ -39,7 +39,7 @@ def content_security_policy(app: Flask) -> str:
 def set_security_headers(response: Response) -> Response:
     """Add the headers every page carries; signed-in pages are never cached."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", current_app.extensions["ecc.csp"])
+    headers.setdefault("Content-Security-Policy", content_security_policy(current_app))
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
@@ -53,5 +53,4 @@ def set_security_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["ecc.csp"] = content_security_policy(app)
     app.after_request(set_security_headers)

@@ -15,6 +15,14 @@ def format_datetime(value: datetime | None, missing: str = "—") -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def provider_label(key: str | None) -> str:
+    """Render a provider key (google, microsoft_graph, exchange_ews) as its product name."""
+    from services.onboarding.providers import provider
+
+    found = provider(key)
+    return found.label if found else (key or "—")
+
+
 def navigation_context() -> dict:
     """Expose the signed-in user's organization (for admins) to the navigation bar."""
     user = current_user
@@ -26,4 +34,5 @@ def navigation_context() -> dict:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
+    app.add_template_filter(provider_label, "provider_label")
     app.context_processor(navigation_context)
