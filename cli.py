@@ -133,6 +133,22 @@ def generate_key() -> None:
     click.echo(crypto.generate_key())
 
 
+@keys_cli.command("rotate")
+def rotate_keys() -> None:
+    """Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEYS."""
+    from services import keys
+
+    try:
+        rotated = keys.rotate_all()
+    except crypto.TokenDecryptionError as exc:
+        raise click.ClickException(
+            "A stored token cannot be decrypted with any configured key. Put the previous key back in "
+            "TOKEN_ENCRYPTION_KEYS (after the new one) and run this again."
+        ) from exc
+    summary = ", ".join(f"{count} {name.lower()} row(s)" for name, count in rotated.items())
+    click.echo(f"Re-encrypted under the newest key: {summary}. The older keys can now be removed.")
+
+
 def _sign_in_url() -> str:
     return invitations.public_url("auth.sign_in")
 

@@ -34,8 +34,11 @@ class TokenCipher:
             raise TokenDecryptionError("a stored token cannot be decrypted with the configured keys") from exc
 
     def rotate(self, ciphertext: str) -> str:
-        """Re-encrypt ciphertext under the newest key."""
-        return self._fernet.rotate(ciphertext.encode()).decode()
+        """Re-encrypt ciphertext under the newest key; :raises TokenDecryptionError: if no key opens it."""
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except InvalidToken as exc:
+            raise TokenDecryptionError("a stored token cannot be decrypted with the configured keys") from exc
 
 
 def generate_key() -> str:
