@@ -9,9 +9,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import build_config
-from extensions import bootstrap, csrf, db, limiter, login_manager, migrate
+from extensions import bootstrap, csrf, db, limiter, login_manager, migrate, oauth
 
-BLUEPRINTS = ("health", "auth", "organizations", "support")
+BLUEPRINTS = ("health", "auth", "organizations", "support", "onboarding")
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -50,6 +50,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     bootstrap.init_app(app)
+    oauth.init_app(app)
     login_manager.init_app(app)
     from services import accounts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authlib.integrations.flask_client import OAuth
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -18,3 +19,5 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 bootstrap = Bootstrap5()
+# Authlib's Flask client for the consent redirect; blueprints.onboarding.oauth registers one client per upstream.
+oauth = OAuth()

@@ -1,0 +1,59 @@
+"""Forms of the wizard; choices come from the catalogue and the services judge the values."""
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, StringField, SubmitField
+from wtforms.validators import Length, Optional
+
+from services.onboarding import catalog
+from services.onboarding.setup_links import MAX_LABEL_LENGTH
+
+
+class StartForm(FlaskForm):
+    reconnect = HiddenField()
+    submit = SubmitField("Start")
+
+
+class ProviderForm(FlaskForm):
+    # The service explains an unknown value better than WTForms' "Not a valid choice".
+    provider = RadioField(
+        "Calendar service", choices=[(k, p.label) for k, p in catalog.PROVIDERS.items()], validate_choice=False
+    )
+    data_center = SelectField(
+        "Your organization's Cronofy data center",
+        choices=[(code, f"{label} ({code})") for code, label in catalog.DATA_CENTERS.items()],
+        validate_choice=False,
+        description="Where Cronofy keeps your organization's data. The vendor tells you which one when in doubt.",
+    )
+    submit = SubmitField("Save and continue")
+
+
+class ChecklistForm(FlaskForm):
+    done = SelectMultipleField("Done", validate_choice=False)
+    submit = SubmitField("Save and continue")
+
+
+class ScopesForm(FlaskForm):
+    scope = SelectMultipleField("The service account may", validate_choice=False)
+    delegated_scope = SelectMultipleField("For each connected calendar, the vendor may", validate_choice=False)
+    submit = SubmitField("Save and continue")
+
+
+class PresetForm(FlaskForm):
+    preset = HiddenField()
+
+
+class ConnectForm(FlaskForm):
+    submit = SubmitField("Connect")
+
+
+class SetupLinkForm(FlaskForm):
+    label = StringField(
+        "Who is it for? (optional)",
+        validators=[Optional(), Length(max=MAX_LABEL_LENGTH, message=f"Keep it under {MAX_LABEL_LENGTH} characters.")],
+        description="A note for your own list, e.g. \"Sam, Google admin\". It is not sent anywhere.",
+    )
+    submit = SubmitField("Create a setup link")
+
+
+class ConfirmForm(FlaskForm):
+    confirm = HiddenField()

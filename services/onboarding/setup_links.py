@@ -1,0 +1,135 @@
+"""Setup links: hand the connect step to a colleague who holds the Google or Microsoft admin rights.
+
+A link needs no account. It carries a random secret of which only the SHA-256 is stored, works
+until the consent it leads to succeeds, expires (SETUP_LINK_TTL_HOURS, 72 by default) and can be
+revoked. It shows the review-and-connect step of one wizard and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from extensions import db
+from models.base import utcnow
+from models.onboarding import SetupLink, WizardSession
+from services import audit
+from services.onboarding import wizard as wizards
+
+MAX_LABEL_LENGTH = 120
+TOKEN_BYTES = 32
+
+# Why a link cannot be used; views map invalid to 404 and the others to 410.
+INVALID, EXPIRED, USED, REVOKED, CLOSED = "invalid", "expired", "used", "revoked", "closed"
+
+
+class SetupLinkError(ValueError):
+    """A setup link cannot be created, used or revoked; the message is fit to show."""
+
+    def __init__(self, message: str, kind: str = INVALID):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class IssuedSetupLink:
+    link: SetupLink
+    url: str
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def public_url(token: str) -> str:
+    """Return the full address of the setup page for token."""
+    path = current_app.url_map.bind("localhost").build("onboarding.setup_page", {"token": token})
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def create_setup_link(wizard: WizardSession, *, actor, label: str = "") -> IssuedSetupLink:
+    """Create a link to the wizard's connect step; the URL is shown once and never stored.
+
+    :raises SetupLinkError: if the wizard is closed or its permissions are not ready for review.
+    """
+    try:
+        wizards.require_open(wizard)
+    except wizards.WizardError as exc:
+        raise SetupLinkError(str(exc), CLOSED) from exc
+    if wizards.blocked_at(wizard, "review"):
+        raise SetupLinkError("Finish choosing the calendar service and permissions before sharing the connect step.")
+    label = (label or "").strip()
+    if len(label) > MAX_LABEL_LENGTH:
+        raise SetupLinkError(f"Keep the note under {MAX_LABEL_LENGTH} characters.")
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    ttl = timedelta(hours=current_app.config.get("SETUP_LINK_TTL_HOURS", 72))
+    link = SetupLink(
+        organization_id=wizard.organization_id, wizard_session_id=wizard.id, token_hash=_hash(token),
+        label=label, expires_at=utcnow() + ttl, created_by_id=getattr(actor, "id", None),
+    )
+    db.session.add(link)
+    db.session.flush()
+    audit.record(
+        "setup_link.created", actor=actor, organization=wizard.organization, target=link,
+        details={"wizard_id": wizard.id, "label": label, "expires_at": link.expires_at.isoformat()},
+    )
+    return IssuedSetupLink(link=link, url=public_url(token))
+
+
+def resolve_setup_link(token: str | None) -> SetupLink:
+    """Return the usable link behind token.
+
+    :raises SetupLinkError: with kind invalid, used, revoked, expired or closed (wizard gone).
+    """
+    link = db.session.scalar(select(SetupLink).where(SetupLink.token_hash == _hash(token or ""))) if token else None
+    if link is None:
+        raise SetupLinkError("This setup link is not valid. Check that you copied all of it, or ask for a new one.")
+    problems = {
+        "used": ("This setup link has already been used: the calendars are connected.", USED),
+        "revoked": ("This setup link was withdrawn. Ask whoever sent it for a new one.", REVOKED),
+        "expired": ("This setup link has expired. Ask whoever sent it for a new one.", EXPIRED),
+    }
+    if link.status in problems:
+        raise SetupLinkError(*problems[link.status])
+    if not link.wizard_session.is_open:
+        raise SetupLinkError("This setup is no longer open. Ask whoever sent the link for a new one.", CLOSED)
+    return link
+
+
+def revoke_setup_link(link: SetupLink, *, actor) -> None:
+    """Withdraw a link so that it stops working (already used or revoked links are left as they are)."""
+    if link.used_at is not None or link.revoked_at is not None:
+        return
+    link.revoked_at = utcnow()
+    link.revoked_by_id = getattr(actor, "id", None)
+    db.session.flush()
+    audit.record("setup_link.revoked", actor=actor, organization=link.organization, target=link,
+                 details={"wizard_id": link.wizard_session_id, "label": link.label})
+
+
+def mark_used(link: SetupLink) -> bool:
+    """Record that the link's consent succeeded; return False if it had already been used."""
+    result = db.session.execute(
+        update(SetupLink)
+        .where(SetupLink.id == link.id, SetupLink.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(link)
+    if result.rowcount != 1:
+        return False
+    audit.record("setup_link.used", organization=link.organization, target=link,
+                 details={"wizard_id": link.wizard_session_id, "label": link.label})
+    return True
+
+
+def links_of(wizard: WizardSession) -> list[SetupLink]:
+    """Return the wizard's setup links, newest first."""
+    return list(db.session.scalars(
+        select(SetupLink).where(SetupLink.wizard_session_id == wizard.id).order_by(SetupLink.id.desc())
+    ))

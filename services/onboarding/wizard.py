@@ -1,0 +1,242 @@
+"""The connection wizard: start or resume it, save each step, and say which steps are open.
+
+State lives in `WizardSession` rows, so an admin can leave and come back, and a colleague with a
+setup link sees the same choices. Services flush; the views commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from extensions import db
+from models.base import utcnow
+from models.connection import Connection
+from models.onboarding import WIZARD_STEPS, WizardSession
+from models.organization import Organization
+from services.onboarding import catalog
+
+STEP_LABELS = {
+    "provider": "Calendar service",
+    "checklist": "Setup checklist",
+    "scopes": "Permissions",
+    "review": "Review and connect",
+    "verify": "Verify",
+}
+
+
+class WizardError(ValueError):
+    """A step cannot be saved or entered; `problems` say why and `step` where to go instead."""
+
+    def __init__(self, message: str, *, problems: list[catalog.Problem] | None = None, step: str | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+        self.step = step
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One step of the progress bar."""
+
+    key: str
+    number: int
+    label: str
+    state: str  # done, current, todo or locked
+    reachable: bool
+
+
+def open_wizard(organization: Organization, reconnect: Connection | None = None) -> WizardSession | None:
+    """Return the organization's newest open wizard for this target (a new connection or a reconnect)."""
+    target = (
+        WizardSession.reconnect_connection_id.is_(None)
+        if reconnect is None
+        else WizardSession.reconnect_connection_id == reconnect.id
+    )
+    return db.session.scalar(
+        select(WizardSession)
+        .where(WizardSession.organization_id == organization.id, WizardSession.status.in_(("draft", "connecting")), target)
+        .order_by(WizardSession.updated_at.desc(), WizardSession.id.desc())
+        .limit(1)
+    )
+
+
+def start_wizard(organization: Organization, *, actor, reconnect: Connection | None = None) -> WizardSession:
+    """Resume the open wizard for this target, or start one (prefilled from the connection on a reconnect).
+
+    :raises WizardError: if reconnect belongs to another organization.
+    """
+    if reconnect is not None and reconnect.organization_id != organization.id:
+        raise WizardError("That connection belongs to another organization.")
+    wizard = open_wizard(organization, reconnect)
+    if wizard is not None:
+        return wizard
+    wizard = WizardSession(
+        organization_id=organization.id,
+        created_by_id=getattr(actor, "id", None),
+        data_center=organization.data_center if organization.data_center in catalog.DATA_CENTERS else "us",
+        checklist_done=[],
+        scope="",
+        delegated_scope="",
+    )
+    if reconnect is not None:
+        _prefill_from(wizard, reconnect)
+    db.session.add(wizard)
+    db.session.flush()
+    return wizard
+
+
+def _prefill_from(wizard: WizardSession, connection: Connection) -> None:
+    wizard.reconnect_connection_id = connection.id
+    wizard.provider = connection.provider if catalog.provider(connection.provider) else None
+    wizard.data_center = connection.data_center
+    wizard.scope = catalog.normalise(connection.requested_scope, catalog.SERVICE_ACCOUNT_SCOPES)
+    wizard.delegated_scope = catalog.normalise(connection.requested_delegated_scope, catalog.DELEGATED_SCOPES)
+    wizard.step = "review" if not blocked_at(wizard, "review") else "provider"
+
+
+def require_open(wizard: WizardSession) -> None:
+    """:raises WizardError: if the wizard was completed or discarded and can no longer change."""
+    if wizard.status == "completed":
+        raise WizardError("This wizard has already connected its calendars.", step="verify")
+    if wizard.status == "abandoned":
+        raise WizardError("This wizard was discarded. Start a new one to connect calendars.")
+
+
+def _advance(wizard: WizardSession, step: str) -> None:
+    """Move the resume point forward to step (never back), and mark the wizard as a draft again."""
+    if WIZARD_STEPS.index(step) > WIZARD_STEPS.index(wizard.step):
+        wizard.step = step
+    wizard.status = "draft"
+    db.session.flush()
+
+
+def save_provider(wizard: WizardSession, *, provider: str | None, data_center: str | None) -> None:
+    """Save the calendar service and data center; changing the service clears the ticked checklist.
+
+    :raises WizardError: for an unknown provider or data center.
+    """
+    require_open(wizard)
+    problems = [] if catalog.provider(provider) else [catalog.Problem("provider", "Choose one of the calendar services.")]
+    dc_problem = catalog.validate_data_center(data_center)
+    problems += [dc_problem] if dc_problem else []
+    if problems:
+        raise WizardError("Check the calendar service and data center.", problems=problems)
+    if wizard.provider != provider:
+        wizard.checklist_done = []
+    wizard.provider, wizard.data_center = provider, data_center
+    _advance(wizard, "checklist")
+
+
+def save_checklist(wizard: WizardSession, item_ids) -> None:
+    """Save which checklist items are ticked (unknown ids are ignored); ticking is never required."""
+    require_open(wizard)
+    _require_reachable(wizard, "checklist")
+    wizard.checklist_done = catalog.known_item_ids(wizard.provider, item_ids)
+    _advance(wizard, "scopes")
+
+
+def save_scopes(wizard: WizardSession, *, scope, delegated_scope) -> None:
+    """Save the scopes if they can be requested together.
+
+    :raises WizardError: with one problem per reason the combination cannot be used.
+    """
+    require_open(wizard)
+    _require_reachable(wizard, "scopes")
+    problems = catalog.validate_scopes(wizard.provider, scope, delegated_scope)
+    if problems:
+        raise WizardError("These permissions cannot be requested as they are.", problems=problems)
+    wizard.scope = catalog.normalise(scope, catalog.SERVICE_ACCOUNT_SCOPES)
+    wizard.delegated_scope = catalog.normalise(delegated_scope, catalog.DELEGATED_SCOPES)
+    _advance(wizard, "review")
+
+
+def apply_preset(wizard: WizardSession, preset_key: str) -> catalog.Preset:
+    """Put a preset's scopes into the wizard (without moving on, so the admin can review them).
+
+    :raises WizardError: for an unknown preset or one that does not fit the provider.
+    """
+    require_open(wizard)
+    _require_reachable(wizard, "scopes")
+    preset = next((p for p in catalog.presets_for(wizard.provider) if p.key == preset_key), None)
+    if preset is None:
+        raise WizardError("That preset does not exist for this calendar service.")
+    wizard.scope = " ".join(preset.scope)
+    wizard.delegated_scope = " ".join(preset.delegated_scope)
+    wizard.status = "draft"
+    db.session.flush()
+    return preset
+
+
+def discard(wizard: WizardSession) -> None:
+    """Abandon an open wizard; its setup links stop working with it."""
+    require_open(wizard)
+    wizard.status = "abandoned"
+    db.session.flush()
+
+
+def complete(wizard: WizardSession, connection: Connection) -> None:
+    """Mark the wizard done with the connection it produced (idempotent for a second admin's success)."""
+    wizard.connection_id = connection.id
+    wizard.step = "verify"
+    if wizard.status != "completed":
+        wizard.status = "completed"
+        wizard.completed_at = utcnow()
+    db.session.flush()
+
+
+def blocked_at(wizard: WizardSession, step: str) -> tuple[str, str] | None:
+    """Return (the step to go to, why) when step cannot be entered yet, else None."""
+    if step == "provider":
+        return None
+    if not catalog.provider(wizard.provider) or catalog.validate_data_center(wizard.data_center):
+        return "provider", "Choose the calendar service and data center first."
+    if step in ("checklist", "scopes"):
+        return None
+    if step == "review" and catalog.validate_scopes(wizard.provider, wizard.scope, wizard.delegated_scope):
+        return "scopes", "Choose permissions that can be requested before reviewing."
+    if step == "review":
+        return None
+    if wizard.status != "completed" or wizard.connection_id is None:
+        return "review", "Connect first: the verification follows the consent page."
+    return None
+
+
+def _require_reachable(wizard: WizardSession, step: str) -> None:
+    blocked = blocked_at(wizard, step)
+    if blocked:
+        raise WizardError(blocked[1], step=blocked[0])
+
+
+def resume_step(wizard: WizardSession) -> str:
+    """Return the step to show someone coming back to the wizard."""
+    if wizard.status == "completed":
+        return "verify"
+    step = wizard.step if wizard.step in WIZARD_STEPS else "provider"
+    blocked = blocked_at(wizard, step)
+    return blocked[0] if blocked else step
+
+
+def progress(wizard: WizardSession, current: str) -> list[StepInfo]:
+    """Describe every step for the progress bar, relative to the step being shown."""
+    furthest = WIZARD_STEPS.index(resume_step(wizard))
+    steps = []
+    for number, key in enumerate(WIZARD_STEPS, start=1):
+        reachable = blocked_at(wizard, key) is None
+        if key == current:
+            state = "current"
+        elif not reachable:
+            state = "locked"
+        else:
+            state = "done" if WIZARD_STEPS.index(key) < furthest or wizard.status == "completed" else "todo"
+        steps.append(StepInfo(key, number, STEP_LABELS[key], state, reachable))
+    return steps
+
+
+def missing_checklist_items(wizard: WizardSession) -> list[catalog.ChecklistItem]:
+    """Return the required checklist items the admin has not ticked (a reminder, never a block)."""
+    chosen = catalog.provider(wizard.provider)
+    if chosen is None:
+        return []
+    done = set(wizard.checklist_done or ())
+    return [item for item in chosen.checklist if not item.optional and item.id not in done]
