@@ -118,6 +118,15 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
         "RATE_LIMIT_PER_SECOND": _env_int("CRONOFY_RATE_LIMIT_PER_SECOND", 50),
         "RATE_LIMIT_PER_MINUTE": _env_int("CRONOFY_RATE_LIMIT_PER_MINUTE", 500),
         "RATE_BUDGET_SHARE": _env_float("CRONOFY_RATE_BUDGET_SHARE", 0.8),
+        # Bulk engine (jobs/, services/scheduler.py); 0 for MAX_IN_FLIGHT derives it from the budget.
+        "MAX_IN_FLIGHT": _env_int("MAX_IN_FLIGHT", 0),
+        "STALE_REQUEST_MINUTES": _env_float("STALE_REQUEST_MINUTES", 30.0),
+        "SEND_MAX_TRIES": _env_int("SEND_MAX_TRIES", 5),
+        "WORKER_THREADS": _env_int("WORKER_THREADS", 8),
+        "QUEUE_PATH": _env("QUEUE_PATH", str(instance / "queue.sqlite")),
+        "QUEUE_NAME": _env("QUEUE_NAME", "ecc"),
+        "RECOVER_INTERVAL_SECONDS": _env_float("RECOVER_INTERVAL_SECONDS", 30.0),
+        "PUMP_WINDOW_SECONDS": _env_float("PUMP_WINDOW_SECONDS", 20.0),
         "INVITATION_TTL_HOURS": _env_int("INVITATION_TTL_HOURS", 24 * 7),
         "PASSWORD_RESET_TTL_HOURS": _env_int("PASSWORD_RESET_TTL_HOURS", 24),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
@@ -133,5 +142,8 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "BOOTSTRAP_SERVE_LOCAL": True,
         "MAX_CONTENT_LENGTH": _env_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        # Mailbox imports: 100,000 rows of ordinary addresses and names take 7-10 MiB.
+        "IMPORT_MAX_BYTES": _env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024),
+        "IMPORT_MAX_ROWS": _env_int("IMPORT_MAX_ROWS", 100_000),
         "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
     }

@@ -1,0 +1,158 @@
+"""Authorization attempts: creating them in bulk, ending them, and the rate budget they all share.
+
+An attempt is live (queued, sending, requested, exchanging) while `live_mailbox_id` holds its mailbox's
+id; the unique constraint on that column means a mailbox never has two live attempts, whichever worker
+or web process tries to create the second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from extensions import db
+from models.authorization import AuthorizationAttempt, AuthorizationRun
+from models.base import utcnow
+from models.mailbox import Mailbox, MailboxEvent
+from services import upstream
+from services.mailbox_states import can_transition, transition
+from services.rate_budget import RateBudget
+
+LIVE = ("queued", "sending", "requested", "exchanging")
+FINISHED = ("authorized", "failed", "cancelled")
+CALLBACK_PATH = "/callbacks/delegated/"
+
+_budgets: dict[tuple, RateBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 hex digest under which a callback token is looked up."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_correlation() -> dict[str, str]:
+    """Return a fresh unguessable state, callback URL and token hash for one attempt."""
+    token = secrets.token_urlsafe(24)
+    return {
+        "state": secrets.token_urlsafe(24),
+        "callback_token_hash": hash_token(token),
+        "callback_url": f"{upstream.callback_base_url()}{CALLBACK_PATH}{token}",
+    }
+
+
+def _insert_ignoring_conflicts(rows: list[dict]):
+    # A mailbox that gained a live attempt meanwhile (another run, another admin) is skipped by the
+    # unique live_mailbox_id; both dialects support ON CONFLICT DO NOTHING and RETURNING.
+    dialect = db.session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert if dialect == "sqlite" else insert
+    statement = builder(AuthorizationAttempt)
+    if hasattr(statement, "on_conflict_do_nothing"):
+        statement = statement.on_conflict_do_nothing()
+    return db.session.execute(statement.returning(AuthorizationAttempt.mailbox_id), rows).scalars().all()
+
+
+def insert_attempts(run: AuthorizationRun, mailboxes: Sequence[tuple[int, str]], first_index: int) -> set[int]:
+    """Create one queued attempt per (mailbox id, status); return the mailbox ids that got one."""
+    if not mailboxes:
+        return set()
+    now = utcnow()
+    rows = []
+    for offset, (mailbox_id, status) in enumerate(mailboxes):
+        in_canary = run.canary_size and first_index + offset < run.canary_size
+        rows.append({
+            "run_id": run.id, "organization_id": run.organization_id, "connection_id": run.connection_id,
+            "mailbox_id": mailbox_id, "live_mailbox_id": mailbox_id, "status": "queued",
+            "wave": 1 if in_canary or not run.canary_size else 2, "scope": run.scope, "prior_status": status,
+            "send_tries": 0, "is_retried": False, "created_at": now, "updated_at": now, **new_correlation(),
+        })
+    return set(_insert_ignoring_conflicts(rows))
+
+
+def queue_mailboxes(organization_id: int, mailboxes: Iterable[tuple[int, str]], *, actor, summary: str) -> None:
+    """Move mailboxes to queued in one UPDATE, with one timeline event each (bulk form of transition())."""
+    movable = [(mid, status) for mid, status in mailboxes if can_transition(status, "queued")]
+    if not movable:
+        return
+    now = utcnow()
+    db.session.execute(
+        update(Mailbox)
+        .where(Mailbox.id.in_([mid for mid, _ in movable]))
+        .values(status="queued", status_changed_at=now, updated_at=now,
+                last_error_key=None, last_error_description=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(insert(MailboxEvent), [
+        {"mailbox_id": mid, "organization_id": organization_id, "kind": "queued", "from_status": status,
+         "to_status": "queued", "actor_id": getattr(actor, "id", None), "summary": summary, "details": {},
+         "created_at": now}
+        for mid, status in movable
+    ])
+
+
+def end(attempt: AuthorizationAttempt, status: str, *, error_key=None, error_description=None) -> None:
+    """Finish an attempt: it stops being live, so its mailbox may get a new one."""
+    attempt.status = status
+    attempt.live_mailbox_id = None
+    attempt.claimed_until = None
+    attempt.finished_at = utcnow()
+    attempt.error_key = error_key
+    attempt.error_description = error_description
+
+
+def fail(attempt: AuthorizationAttempt, error_key: str, description: str, *, summary: str | None = None) -> None:
+    """End an attempt as failed and move its mailbox to failed with the same reason."""
+    end(attempt, "failed", error_key=error_key, error_description=description)
+    mailbox = db.session.get(Mailbox, attempt.mailbox_id)
+    if mailbox is not None and mailbox.status != "failed" and can_transition(mailbox.status, "failed"):
+        transition(mailbox, "failed", kind="authorization_failed", state=attempt.state,
+                   summary=summary or description, error_key=error_key, error_description=description,
+                   details={"attempt_id": attempt.id, "run_id": attempt.run_id})
+    elif mailbox is not None and mailbox.status == "failed":
+        mailbox.last_error_key, mailbox.last_error_description = error_key, description
+
+
+def claim(attempt_id: int, from_statuses: Sequence[str], to_status: str, *, seconds: float) -> bool:
+    """Move an attempt from one of from_statuses to to_status with a claim; return whether this caller won."""
+    now = utcnow()
+    result = db.session.execute(
+        update(AuthorizationAttempt)
+        .where(AuthorizationAttempt.id == attempt_id, AuthorizationAttempt.status.in_(from_statuses))
+        .values(status=to_status, claimed_until=now + timedelta(seconds=seconds), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def budget() -> RateBudget:
+    """Return this process's handle on the shared rate budget (Redis-backed when REDIS_URL is set)."""
+    config = current_app.config
+    key = (config["RATE_LIMIT_PER_SECOND"], config["RATE_LIMIT_PER_MINUTE"], config["RATE_BUDGET_SHARE"],
+           config.get("REDIS_URL"), budget_key())
+    with _budgets_lock:
+        if key not in _budgets:
+            _budgets[key] = RateBudget(key[0], key[1], key[2], storage_url=key[3], key=key[4])
+        return _budgets[key]
+
+
+def budget_key() -> str:
+    """Return the budget's key: the application (client id), within this deployment's queue namespace."""
+    config = current_app.config
+    return f"{config.get('QUEUE_NAME', 'ecc')}:{config['CRONOFY_CLIENT_ID']}"
+
+
+def max_in_flight() -> int:
+    """Return how many requested attempts may wait for callbacks at once.
+
+    Every code that arrives must be exchanged within its 10 minutes (§3.1); at the budget's per-minute
+    rate, four minutes' worth of exchanges leaves more than half the lifetime as margin.
+    """
+    configured = current_app.config.get("MAX_IN_FLIGHT") or 0
+    return configured if configured > 0 else budget().per_minute * 4
