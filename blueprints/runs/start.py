@@ -1,0 +1,84 @@
+"""Starting a run: which mailboxes, through which connection, asking for what, in how many waves."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+import jobs
+from blueprints.runs import bp
+from blueprints.runs.forms import StartRunForm, scope_choices
+from blueprints.runs.sources import SourceError, from_args
+from extensions import db
+from models.connection import Connection
+from models.mailbox import Mailbox
+from services import connections, runs
+from services.tenancy import organization_or_404
+
+def _active_connections(organization) -> list[Connection]:
+    return [c for c in connections.list_for(organization) if c.status == "active"]
+
+
+def _chosen_connection(active: list[Connection]) -> Connection | None:
+    wanted = request.values.get("connection_id", type=int)
+    return next((c for c in active if c.id == wanted), active[0] if active else None)
+
+
+@bp.route("/orgs/<int:org_id>/runs/new", methods=["GET", "POST"])
+@login_required
+def new(org_id: int):
+    organization = organization_or_404(org_id)
+    try:
+        source = from_args(request.args, organization)
+    except SourceError as exc:
+        return render_template("runs/new.html", organization=organization, problem=str(exc)), 400
+    active = _active_connections(organization)
+    connection = _chosen_connection(active)
+    form = StartRunForm(connection_id=connection.id if connection else None)
+    choices = scope_choices(connection) if connection else []
+    form.scope.choices = [(choice.value, choice.label) for choice in choices]
+    if not form.is_submitted() and choices:
+        form.scope.data = choices[0].value
+    total = source.count()
+    skipped = total - source.count_where(Mailbox.status.in_(runs.AUTHORIZABLE)) if total else 0
+    if form.validate_on_submit() and _acceptable(form, connection, choices, total, total - skipped):
+        return _start(organization, connection, source, form)
+    context = dict(organization=organization, source=source, total=total, skipped=skipped, connections=active,
+                   connection=connection, choices=choices, form=form)
+    return render_template("runs/new.html", **context), 400 if form.is_submitted() else 200
+
+
+def _acceptable(form: StartRunForm, connection: Connection | None, choices, total: int, to_do: int) -> bool:
+    """Check what the form alone cannot: a connection, some mailboxes, a scope and canary that fit."""
+    if connection is None:
+        form.form_errors.append("Connect a domain first: there is no active connection to authorize through.")
+    elif form.scope.data not in {choice.value for choice in choices}:
+        form.scope.errors.append(
+            f"The connection to {connection.label} does not allow \"{form.scope.data}\". Choose one of the "
+            "access levels shown: they are what its administrator approved.")
+    if total == 0:
+        form.form_errors.append("There are no mailboxes in this selection.")
+    elif to_do == 0:
+        form.form_errors.append(f"All {total:,} mailboxes of this selection are already authorized or on their way.")
+    elif form.canary_size.data and form.canary_size.data >= to_do:
+        form.canary_size.errors.append(
+            f"The canary wave must be smaller than the {to_do:,} mailboxes to authorize, or left empty.")
+    return not form.form_errors and not form.scope.errors and not form.canary_size.errors
+
+
+def _start(organization, connection: Connection, source, form: StartRunForm):
+    try:
+        run = runs.start_run(
+            organization, connection=connection, mailbox_ids_select=source.mailbox_ids, scope=form.scope.data,
+            actor=current_user, source=source.label, canary_size=form.canary_size.data or None,
+            auto_continue=form.continue_mode.data != "confirm",
+            failure_threshold=form.failure_threshold.data / 100,
+        )
+    except runs.RunError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for(".new", org_id=organization.id, connection_id=connection.id, **source.args))
+    db.session.commit()
+    jobs.enqueue_pump(run.id)
+    flash(f"Authorizing {run.total:,} mailboxes. This page shows how it goes.", "success")
+    return redirect(url_for(".show", org_id=organization.id, run_id=run.id))

@@ -1,0 +1,106 @@
+"""The run history, a run's page (progress, outcomes) with its polling fragment, and the run's actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+import jobs
+from blueprints.runs import bp, queries
+from extensions import db
+from models.authorization import ATTEMPT_STATUSES, AuthorizationRun
+from services import runs
+from services.tenancy import organization_or_404, scoped_or_404
+
+FINISHED = ("completed", "cancelled")
+
+
+def is_active(run: AuthorizationRun) -> bool:
+    """Return whether the run can still change, so its page keeps polling."""
+    return run.status not in FINISHED
+
+
+@bp.get("/orgs/<int:org_id>/runs")
+@login_required
+def index(org_id: int):
+    organization = organization_or_404(org_id)
+    page = queries.history(organization, request.args.get("page", 1, type=int))
+    return render_template("runs/index.html", organization=organization, history=page)
+
+
+def _progress_context(organization, run: AuthorizationRun) -> dict:
+    return dict(organization=organization, run=run, progress=runs.run_progress(run), active=is_active(run))
+
+
+@bp.get("/orgs/<int:org_id>/runs/<int:run_id>")
+@login_required
+def show(org_id: int, run_id: int):
+    organization = organization_or_404(org_id)
+    run = scoped_or_404(AuthorizationRun, run_id, organization)
+    status = queries.status_filter(request.args.get("status"))
+    page = queries.outcomes(run, status=status, after=request.args.get("after", type=int),
+                            provider=run.connection.provider)
+    return render_template("runs/show.html", outcomes=page, status=status, statuses=ATTEMPT_STATUSES,
+                           **_progress_context(organization, run))
+
+
+@bp.get("/orgs/<int:org_id>/runs/<int:run_id>/progress")
+@login_required
+def progress(org_id: int, run_id: int):
+    organization = organization_or_404(org_id)
+    run = scoped_or_404(AuthorizationRun, run_id, organization)
+    return render_template("runs/_progress.html", **_progress_context(organization, run))
+
+
+def _act(org_id: int, run_id: int, action: Callable, message: str, *, confirm: bool = False, pump: bool = True):
+    """Apply a run action: check the confirmation, call the service, commit, then wake the worker."""
+    organization = organization_or_404(org_id)
+    run = scoped_or_404(AuthorizationRun, run_id, organization)
+    if confirm and request.form.get("confirm") != "yes":
+        abort(400, "Confirm first: tick the confirmation and submit again.")
+    try:
+        result = action(run, actor=current_user)
+    except runs.RunError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        if pump:
+            jobs.enqueue_pump(run.id)
+        flash(message.format(result=result), "success")
+    return redirect(url_for(".show", org_id=org_id, run_id=run_id))
+
+
+@bp.post("/orgs/<int:org_id>/runs/<int:run_id>/pause")
+@login_required
+def pause(org_id: int, run_id: int):
+    return _act(org_id, run_id, runs.pause_run, "Paused. Requests already sent still finish; nothing new is sent.",
+                pump=False)
+
+
+@bp.post("/orgs/<int:org_id>/runs/<int:run_id>/resume")
+@login_required
+def resume(org_id: int, run_id: int):
+    return _act(org_id, run_id, runs.resume_run, "Resumed.")
+
+
+@bp.post("/orgs/<int:org_id>/runs/<int:run_id>/cancel")
+@login_required
+def cancel(org_id: int, run_id: int):
+    return _act(org_id, run_id, runs.cancel_run,
+                "Cancelled. Mailboxes not yet sent are left as they were; requests already sent still finish.",
+                confirm=True, pump=False)
+
+
+@bp.post("/orgs/<int:org_id>/runs/<int:run_id>/retry-failed")
+@login_required
+def retry_failed(org_id: int, run_id: int):
+    return _act(org_id, run_id, runs.retry_failed, "Retrying {result:,} failed mailboxes.")
+
+
+@bp.post("/orgs/<int:org_id>/runs/<int:run_id>/confirm-wave")
+@login_required
+def confirm_wave(org_id: int, run_id: int):
+    return _act(org_id, run_id, runs.confirm_next_wave, "Going on with the next wave.")
