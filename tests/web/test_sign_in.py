@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import pytest
+from flask import g, request_started
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from app import create_app
 from extensions import db
 from models.audit import AuditEvent
 from services import accounts
 from tests.factories import DEFAULT_PASSWORD
 
 FAILURE = b"That email and password do not match an active account."
+
+
+@pytest.fixture(autouse=True)
+def user_loaded_per_request(app):
+    """Load the session user afresh on every request, as in production.
+
+    The `app` fixture keeps one app context for the whole test, so `g` (where Flask-Login caches
+    the current user) would otherwise outlive a request and hide a session that was signed out.
+    """
+
+    def forget_user(sender, **extra):
+        g.pop("_login_user", None)
+
+    request_started.connect(forget_user, app)
+    yield
+    request_started.disconnect(forget_user, app)
 
 
 def _sign_in(client, email, password=DEFAULT_PASSWORD, next_url=None):
@@ -148,22 +166,20 @@ def test_session_cookie_is_httponly_and_samesite_lax(client, make_org_admin):
     assert "Secure" not in cookie  # plain HTTP in development and tests
 
 
-@pytest.fixture
-def production_secrets(monkeypatch):
-    """Production refuses to start without these (config.build_config)."""
+def test_session_cookie_is_secure_in_production(monkeypatch, app_config, make_org_admin):
+    admin = make_org_admin()
+    # Production refuses to start without these (config.build_config).
     monkeypatch.setenv("SECRET_KEY", "production-test-secret")
     monkeypatch.setenv("TOKEN_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-
-
-@pytest.mark.config(APP_ENV="production")
-def test_session_cookie_is_secure_in_production(production_secrets, app, make_org_admin):
-    admin = make_org_admin()
-    client = app.test_client()
-    response = client.post(
+    production = create_app({**app_config, "APP_ENV": "production"})
+    response = production.test_client().post(
         "/sign-in", base_url="https://console.example", data={"email": admin.email, "password": DEFAULT_PASSWORD}
     )
     cookie = _session_cookie_header(response)
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    with production.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_failed_sign_in_changes_nothing(client, make_org_admin):
