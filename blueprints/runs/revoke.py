@@ -23,7 +23,9 @@ def revoke(org_id: int):
     try:
         source = from_args(request.args, organization)
     except SourceError as exc:
-        return render_template("runs/revoke.html", organization=organization, problem=str(exc)), 400
+        # A page that explains on GET; a refused request on POST.
+        page = render_template("runs/revoke.html", organization=organization, problem=str(exc))
+        return page, 400 if request.method == "POST" else 200
     form = ConfirmRevokeForm()
     total, holding = source.count(), source.count_where(Mailbox.status.in_(runs.REVOCABLE))
     if form.validate_on_submit():

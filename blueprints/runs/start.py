@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 import jobs
@@ -12,7 +12,9 @@ from blueprints.runs.sources import SourceError, from_args
 from extensions import db
 from models.connection import Connection
 from models.mailbox import Mailbox
+from models.selection import MailboxSelection
 from services import connections, runs
+from services import selection as selections
 from services.tenancy import organization_or_404
 
 def _active_connections(organization) -> list[Connection]:
@@ -31,7 +33,9 @@ def new(org_id: int):
     try:
         source = from_args(request.args, organization)
     except SourceError as exc:
-        return render_template("runs/new.html", organization=organization, problem=str(exc)), 400
+        # A page that explains on GET; a refused request on POST.
+        page = render_template("runs/new.html", organization=organization, problem=str(exc))
+        return page, 400 if request.method == "POST" else 200
     active = _active_connections(organization)
     connection = _chosen_connection(active)
     form = StartRunForm(connection_id=connection.id if connection else None)
@@ -82,3 +86,29 @@ def _start(organization, connection: Connection, source, form: StartRunForm):
     jobs.enqueue_pump(run.id)
     flash(f"Authorizing {run.total:,} mailboxes. This page shows how it goes.", "success")
     return redirect(url_for(".show", org_id=organization.id, run_id=run.id))
+
+
+@bp.post("/orgs/<int:org_id>/runs/from-list")
+@login_required
+def from_list(org_id: int):
+    """Take the mailbox list's selection (or its ticked rows) to the authorize or revoke page."""
+    organization = organization_or_404(org_id)
+    target = {"authorize": ".new", "revoke": ".revoke"}.get(request.form.get("action", ""))
+    if target is None:
+        abort(400, "Choose whether to authorize or revoke the selected mailboxes.")
+    try:
+        chosen = _list_selection(organization)
+    except selections.SelectionError as exc:
+        db.session.rollback()
+        flash(str(exc), "warning")
+        return redirect(url_for("mailboxes.index", org_id=org_id))
+    db.session.commit()
+    return redirect(url_for(target, org_id=org_id, selection=chosen.id))
+
+
+def _list_selection(organization) -> MailboxSelection:
+    current = db.session.get(MailboxSelection, request.form.get("selection_id", 0, type=int) or 0)
+    if current is not None and current.organization_id == organization.id and not selections.is_expired(current):
+        return current
+    ticked = [int(v) for v in request.form.getlist("mailbox_ids") if v.isdigit()]
+    return selections.create_selection(organization, user=current_user, mailbox_ids=ticked)

@@ -14,6 +14,7 @@ from extensions import db
 from models.authorization import AuthorizationAttempt, AuthorizationRun
 from models.base import utcnow
 from models.mailbox import Mailbox
+from models.selection import MailboxSelection
 from services import runs, selection
 from tests.helpers import make_connection
 
@@ -138,11 +139,12 @@ def test_an_expired_or_foreign_selection_is_refused(client, admin, connection, m
     foreign = selection.create_selection(other, user=None, mailbox_ids=[
         add_mailboxes(other, 1, prefix="x")[0].id])
     db.session.commit()
-    expired = client.get(new_url(admin, selection=chosen.id))
-    assert expired.status_code == 400 and "has expired" in expired.get_data(as_text=True)
+    expired = client.get(new_url(admin, selection=chosen.id)).get_data(as_text=True)
+    assert "has expired" in expired and "Start authorizing" not in expired
     missing = client.post(new_url(admin, selection=foreign.id), data=form())
     assert missing.status_code == 400 and "does not exist" in missing.get_data(as_text=True)
-    assert client.get(new_url(admin)).status_code == 400  # no source at all
+    assert "Choose the mailboxes first" in client.get(new_url(admin)).get_data(as_text=True)
+    assert client.post(new_url(admin, selection=chosen.id), data=form()).status_code == 400
     assert run_count() == 0
 
 
@@ -430,3 +432,24 @@ def test_checklist_page_has_an_anchor_per_item(client, admin):
     page = client.get("/checklists/microsoft_graph").get_data(as_text=True)
     assert 'id="graph_access_policy"' in page and "New-ApplicationAccessPolicy" in page
     assert client.get("/checklists/lotus_notes").status_code == 404
+
+
+# From the mailbox list ----------------------------------------------------------------------------------------
+
+
+def test_list_buttons_take_ticked_rows_to_the_start_and_revoke_pages(client, admin, connection):
+    boxes = add_mailboxes(admin.organization, 3)
+    url = f"/orgs/{admin.organization_id}/runs/from-list"
+    response = client.post(url, data={"action": "authorize", "mailbox_ids": [str(boxes[0].id), str(boxes[1].id)]})
+    chosen = db.session.scalars(select(MailboxSelection)).one()
+    assert response.location.endswith(f"/runs/new?selection={chosen.id}")
+    assert re.search(r'data-testid="start-total">2<', client.get(response.location).get_data(as_text=True))
+    again = client.post(url, data={"action": "revoke", "selection_id": str(chosen.id)})
+    assert again.location.endswith(f"/mailboxes/revoke?selection={chosen.id}")
+
+
+def test_list_buttons_with_nothing_ticked_go_back_to_the_list(client, admin, connection):
+    url = f"/orgs/{admin.organization_id}/runs/from-list"
+    response = client.post(url, data={"action": "authorize"})
+    assert response.location.endswith(f"/orgs/{admin.organization_id}/mailboxes")
+    assert client.post(url, data={"action": "explode"}).status_code == 400
