@@ -6,6 +6,7 @@ import re
 import time
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from sandbox import clients, scopes
 from sandbox.config import parse_delay
@@ -85,11 +86,25 @@ def _scope_errors(sa, prefix, scope):
     return {}
 
 
+def _duplicate_errors(entries):
+    # Entries of one batch may share anything but the email (§3.3).
+    errors, seen = {}, set()
+    for prefix, entry in entries:
+        email = entry.get("email") if isinstance(entry, dict) else None
+        if not isinstance(email, str):
+            continue
+        if email.strip().lower() in seen:
+            errors[_name(prefix, "email")] = [field_error("taken", "appears twice in this request")]
+        seen.add(email.strip().lower())
+    return errors
+
+
 def validate(db, client, sa, entries):
     """Raise 422 for invalid entries and 403 when the service account lacks the scope for a mailbox."""
     errors = {}
     for prefix, entry in entries:
         errors.update(_entry_errors(client, sa, prefix, entry))
+    errors.update(_duplicate_errors(entries))
     if errors:
         raise unprocessable(errors)
     granted = set(scopes.split(sa.scope))
@@ -113,12 +128,21 @@ def decide(db, sa, email, scope):
     return member, None
 
 
+def _find_account(db, sa, member):
+    return db.scalar(select(Account).where(Account.client_id == sa.client_id, Account.member_id == member.id))
+
+
 def _upsert_account(db, sa, member, scope):
-    account = db.scalar(select(Account).where(Account.client_id == sa.client_id, Account.member_id == member.id))
+    account = _find_account(db, sa, member)
     if account is None:
-        account = Account(id=new_id("acc"), client_id=sa.client_id, member_id=member.id,
-                          profile_id=new_id("pro"), service_account_id=sa.id, scope=scope)
-        db.add(account)
+        try:
+            # Two requests for one mailbox may race to create its account; the loser reuses the winner's.
+            with db.begin_nested():
+                account = Account(id=new_id("acc"), client_id=sa.client_id, member_id=member.id,
+                                  profile_id=new_id("pro"), service_account_id=sa.id, scope=scope)
+                db.add(account)
+        except IntegrityError:
+            account = _find_account(db, sa, member)
     account.service_account_id, account.scope, account.profile_revoked = sa.id, scope, False
     db.flush()
     return account

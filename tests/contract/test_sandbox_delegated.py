@@ -249,3 +249,23 @@ def test_seeded_demo_domain_has_a_realistic_mix(sandbox):
     succeed = sum(1 for m in everyone if m["trait"] is None)
     assert 0.75 <= succeed / len(everyone) <= 0.95
     assert {m["trait"] for m in everyone} >= {None, "outside_policy", "suspended", "free_busy_only"}
+
+
+def test_batch_entries_must_differ_in_email(sandbox, sa_token, callback_receiver):
+    email = members(sandbox, domain="acme.example", kind="user", trait="none")[0]
+    entries = [_entry(callback_receiver, email, "a"), _entry(callback_receiver, email.upper(), "b")]
+    response = request_access(sandbox, sa_token["access_token"], {"service_account_authorizations": entries})
+    assert response.status_code == 422
+    assert response.json()["errors"]["service_account_authorizations[1][email]"][0]["key"] == "errors.taken"
+
+
+def test_concurrent_requests_for_one_mailbox_all_succeed(sandbox, sa_token, callback_receiver):
+    from concurrent.futures import ThreadPoolExecutor
+
+    email = members(sandbox, domain="initech.example", kind="user", trait="none")[-1]
+    tokens = connect_service_account(sandbox, domain="initech.example")
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(lambda i: request_access(sandbox, tokens["access_token"], _entry(
+            callback_receiver, email, f"c{i}")).status_code, range(24)))
+    assert statuses == [202] * 24
+    assert all("code" in b["authorization"] for b in _bodies(callback_receiver, 24))
