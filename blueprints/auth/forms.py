@@ -24,7 +24,11 @@ def _new_password_fields():
     )
     confirm = PasswordField(
         "Confirm password",
-        validators=[DataRequired(), EqualTo("password", message="The two passwords do not match.")],
+        validators=[
+            DataRequired(),
+            Length(max=MAX_PASSWORD),
+            EqualTo("password", message="The two passwords do not match."),
+        ],
     )
     return password, confirm
 

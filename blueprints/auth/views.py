@@ -47,6 +47,15 @@ def sign_out():
     return redirect(url_for("auth.sign_in"))
 
 
+@bp.after_request
+def keep_link_pages_private(response):
+    """Pages reached through a secret link are never cached and never leak the link as a referrer."""
+    if request.endpoint in ("auth.accept_invitation", "auth.reset_password"):
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @bp.errorhandler(429)
 def too_many_sign_in_attempts(exc):
     """Explain the sign-in throttle in words; the limit counts attempts per address."""
@@ -54,6 +63,7 @@ def too_many_sign_in_attempts(exc):
 
 
 def _bad_link(exc: accounts.AccountError, title: str):
+    """A link that never existed is not found (404); one that can no longer be used is gone (410)."""
     db.session.rollback()
     status = 404 if exc.kind == "invalid" else 410
     return render_template("auth/bad_link.html", title=title, message=str(exc)), status
@@ -69,6 +79,7 @@ def _show_on_form(form, exc: accounts.AccountError) -> None:
 
 
 def _signed_in_as(user) -> None:
+    """Replace whoever is signed in on this browser by user, and commit."""
     logout_user()
     login_user(user)
     db.session.commit()
@@ -76,6 +87,7 @@ def _signed_in_as(user) -> None:
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
+    """Show who invited whom to what; on a valid profile create the account and sign it in."""
     try:
         invitation = invitations.resolve_invitation(token)
     except invitations.InvitationError as exc:
@@ -99,6 +111,7 @@ def accept_invitation(token: str):
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
+    """Let the holder of a reset link choose a new password, then sign them in."""
     try:
         user = password_reset.resolve_reset_token(token)
     except password_reset.PasswordResetError as exc:

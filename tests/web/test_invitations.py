@@ -79,6 +79,8 @@ def test_page_says_who_invited_you_to_which_organization(client, org_with_admin)
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert "Ada Inviter" in text and organization.name in text and "new.admin@customer.example" in text
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_accepting_creates_the_account_and_signs_in(client, org_with_admin):

@@ -106,6 +106,27 @@ def test_reactivated_user_signs_in_again_but_old_session_stays_dead(client, logi
     assert client.get(f"/orgs/{admin.organization_id}").status_code == 200
 
 
+def test_nobody_can_deactivate_themselves(make_org_admin):
+    admin = make_org_admin()
+    with pytest.raises(accounts.AccountError, match="your own account"):
+        accounts.deactivate_user(admin, actor=admin)
+    assert admin.is_active
+
+
+def test_admin_deactivates_only_admins_of_their_own_organization(client, make_org_admin, make_support_user):
+    admin = make_org_admin()
+    colleague = make_org_admin(organization=admin.organization)
+    for outsider in (make_org_admin(), make_support_user()):
+        with pytest.raises(accounts.AccountError, match="your own organization"):
+            accounts.deactivate_user(outsider, actor=admin)
+        assert outsider.is_active
+    accounts.deactivate_user(colleague, actor=admin)
+    db.session.commit()
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.deactivated"))
+    assert (event.actor_id, event.target_id, event.organization_id) == (admin.id, str(colleague.id), admin.organization_id)
+    assert _sign_in(client, colleague.email).status_code == 401
+
+
 @pytest.mark.config(SIGN_IN_RATE_LIMIT="3 per minute")
 def test_fourth_attempt_within_a_minute_is_throttled_with_a_message(client, make_org_admin):
     admin = make_org_admin()
