@@ -97,6 +97,42 @@ def queue_mailboxes(organization_id: int, mailboxes: Iterable[tuple[int, str]], 
     ])
 
 
+def mark_requested(attempt_ids: Sequence[int]) -> int:
+    """Record a 202 for a batch in three statements; return how many moved.
+
+    Attempts whose callback already arrived (out of order) keep their newer status, and only
+    mailboxes still queued move to requested, each with its timeline event carrying the state.
+    """
+    now = utcnow()
+    moved = db.session.execute(
+        update(AuthorizationAttempt)
+        .where(AuthorizationAttempt.id.in_(attempt_ids), AuthorizationAttempt.status == "sending")
+        .values(status="requested", requested_at=now, claimed_until=None, next_try_at=None, updated_at=now)
+        .returning(AuthorizationAttempt.mailbox_id, AuthorizationAttempt.state, AuthorizationAttempt.run_id,
+                   AuthorizationAttempt.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    by_mailbox = {row[0]: row for row in moved}
+    if not by_mailbox:
+        return 0
+    requested = db.session.execute(
+        update(Mailbox)
+        .where(Mailbox.id.in_(list(by_mailbox)), Mailbox.status == "queued")
+        .values(status="requested", status_changed_at=now, requested_at=now, updated_at=now)
+        .returning(Mailbox.id, Mailbox.organization_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if requested:
+        db.session.execute(insert(MailboxEvent), [
+            {"mailbox_id": mid, "organization_id": org_id, "kind": "requested", "from_status": "queued",
+             "to_status": "requested", "actor_id": None, "state": by_mailbox[mid][1],
+             "summary": "Delegated access requested from Cronofy",
+             "details": {"run_id": by_mailbox[mid][2], "attempt_id": by_mailbox[mid][3]}, "created_at": now}
+            for mid, org_id in requested
+        ])
+    return len(moved)
+
+
 def end(attempt: AuthorizationAttempt, status: str, *, error_key=None, error_description=None) -> None:
     """Finish an attempt: it stops being live, so its mailbox may get a new one."""
     attempt.status = status

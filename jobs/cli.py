@@ -1,0 +1,101 @@
+"""`flask worker`: run the Huey consumer inside the app, plus the recovery ticker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from huey.consumer import Consumer
+
+from jobs.queue import bind
+
+log = logging.getLogger(__name__)
+
+
+class WorkerConsumer(Consumer):
+    """A consumer that leaves signal handlers alone when it runs inside another program (tests)."""
+
+    def __init__(self, *args, handle_signals: bool = True, **kwargs):
+        self._handle_signals = handle_signals
+        super().__init__(*args, **kwargs)
+
+    def _set_signal_handlers(self):
+        if self._handle_signals:
+            super()._set_signal_handlers()
+
+
+class RecoverTicker:
+    """Enqueue recover() at start and every interval, so a restarted worker resumes at once."""
+
+    def __init__(self, app: Flask, interval: float) -> None:
+        self._app, self._interval = app, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recover-ticker", daemon=True)
+
+    def start(self) -> RecoverTicker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        from jobs import tasks
+
+        while True:
+            try:
+                with self._app.app_context():
+                    tasks.recover()
+            except Exception:  # noqa: BLE001 - a queue hiccup must not end the ticker
+                log.exception("Could not enqueue recovery")
+            if self._stop.wait(self._interval):
+                return
+
+
+def build_consumer(app: Flask, workers: int | None = None, *, handle_signals: bool = True) -> WorkerConsumer:
+    """Bind the queue and the tasks to app and return a thread-pool consumer."""
+    from jobs import tasks
+
+    huey = bind(app.config)
+    tasks.set_app(app)
+    _prefer_wal(app)
+    return WorkerConsumer(
+        huey, workers=workers or app.config["WORKER_THREADS"], worker_type="thread", periodic=False,
+        initial_delay=0.05, backoff=1.2, max_delay=0.5, handle_signals=handle_signals,
+    )
+
+
+def _prefer_wal(app: Flask) -> None:
+    """On SQLite, switch the database file to WAL (a lasting property of the file).
+
+    With the web process, the callback endpoint and several worker threads writing at once, the
+    default rollback journal makes readers and writers wait on each other; WAL lets reads go on
+    during a write, so a callback is stored in milliseconds.
+    """
+    from sqlalchemy import text
+
+    from extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            with db.engine.connect() as connection:
+                connection.execute(text("PRAGMA journal_mode=WAL"))
+
+
+@click.command("worker")
+@click.option("-w", "--workers", type=int, default=None, help="Worker threads (default: WORKER_THREADS).")
+@with_appcontext
+def worker_command(workers: int | None) -> None:
+    """Run the job queue's consumer: bulk runs, callback exchanges and recovery."""
+    app = current_app._get_current_object()
+    consumer = build_consumer(app, workers)
+    ticker = RecoverTicker(app, app.config["RECOVER_INTERVAL_SECONDS"]).start()
+    click.echo(f"Worker started with {consumer.workers} threads.")
+    try:
+        consumer.run()
+    finally:
+        ticker.stop()

@@ -1,0 +1,117 @@
+"""Receiving Cronofy's delegated-access callbacks: verify, store, nothing else (§3.3.1, §3.11).
+
+The request must be cheap (the upstream wants a quick 2xx): one indexed lookup, one insert. The
+exchange happens in a worker. Whatever is refused here leaves no row behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from extensions import db
+from models.authorization import AuthorizationAttempt, CallbackReceipt
+from models.base import utcnow
+from services import attempts, upstream
+from services.crypto import cipher_for
+from services.cronofy import verify_hmac
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class CallbackRejected(Exception):
+    """A callback that is not stored; carries the HTTP status and a short reason for the sender."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Parsed:
+    state: str | None
+    code: str | None
+    error: str | None
+    error_key: str | None
+    error_description: str | None
+
+
+def _text(value, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def parse(body: bytes) -> Parsed:
+    """Read both documented shapes of the callback body (§3.3.1).
+
+    :raises CallbackRejected: 400 when the body is not JSON or carries neither a code nor an error.
+    """
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise CallbackRejected(400, "The body is not JSON.") from None
+    auth = payload.get("authorization") if isinstance(payload, dict) else None
+    if not isinstance(auth, dict):
+        raise CallbackRejected(400, "The body lacks the authorization object.")
+    parsed = Parsed(
+        state=_text(auth.get("state"), 128), code=_text(auth.get("code"), 512), error=_text(auth.get("error"), 80),
+        error_key=_text(auth.get("error_key"), 80), error_description=_text(auth.get("error_description"), 2000),
+    )
+    if not parsed.code and not (parsed.error or parsed.error_key):
+        raise CallbackRejected(400, "The authorization carries neither a code nor an error.")
+    return parsed
+
+
+def receive(token: str, body: bytes, signature: str | None) -> CallbackReceipt:
+    """Check a callback against its attempt and store it (the caller commits, then enqueues the exchange).
+
+    :raises CallbackRejected: 404 unknown URL, 413 too large, 401 bad signature, 400 bad body or state.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise CallbackRejected(413, "The body is too large.")
+    attempt = db.session.scalar(
+        select(AuthorizationAttempt).where(AuthorizationAttempt.callback_token_hash == attempts.hash_token(token)))
+    if attempt is None:
+        log.warning("Callback to an unknown delegated-access URL refused (%d bytes)", len(body))
+        raise CallbackRejected(404, "Unknown callback URL.")
+    hmac_status = _check_signature(body, signature)
+    parsed = parse(body)
+    # A missing state is tolerated (its presence on failures is inferred, §3.3.1): the URL's secret
+    # already names the attempt. A present one must be the attempt's.
+    if parsed.state is not None and parsed.state != attempt.state:
+        log.warning("Callback for attempt %s refused: its state does not match", attempt.id)
+        raise CallbackRejected(400, "The state does not match this request.")
+    return _store(attempt, parsed, hmac_status)
+
+
+def _check_signature(body: bytes, signature: str | None) -> str:
+    if signature is None:
+        return "absent"
+    if not verify_hmac(body, signature, upstream.client_secrets()):
+        log.warning("Callback with an invalid Cronofy-HMAC-SHA256 refused")
+        raise CallbackRejected(401, "The signature does not match.")
+    return "valid"
+
+
+def _store(attempt: AuthorizationAttempt, parsed: Parsed, hmac_status: str) -> CallbackReceipt:
+    now = utcnow()
+    code = cipher_for(current_app.config).encrypt(parsed.code) if parsed.code else None
+    receipt = CallbackReceipt(
+        attempt_id=attempt.id, received_at=now, state=parsed.state, code_encrypted=code, error=parsed.error,
+        error_key=parsed.error_key, error_description=parsed.error_description, hmac_status=hmac_status, details={},
+    )
+    db.session.add(receipt)
+    # The first callback stops the attempt counting as "in flight" for the scheduler's cap.
+    db.session.execute(
+        update(AuthorizationAttempt)
+        .where(AuthorizationAttempt.id == attempt.id, AuthorizationAttempt.callback_at.is_(None))
+        .values(callback_at=now).execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    return receipt

@@ -1,0 +1,161 @@
+"""Exchanging a stored callback's code for the mailbox's tokens, exactly once (§3.3.2).
+
+The attempt is claimed with a conditional UPDATE (requested → exchanging; sending or queued →
+exchanging when the callback overtook our record of the 202), so a code is exchanged by one worker
+only. A claim left by a worker that died expires; the code is then tried again, and if the dead
+worker had used it the upstream says invalid_grant, which fails the mailbox with a retryable reason.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import and_, or_, update
+
+from extensions import db
+from models.authorization import AuthorizationAttempt, CallbackReceipt
+from models.base import utcnow
+from models.connection import Connection
+from models.mailbox import Mailbox
+from services import attempts, upstream
+from services.crypto import cipher_for
+from services.cronofy import (
+    CronofyError,
+    InvalidGrantError,
+    RateLimitedError,
+    RetryPolicy,
+    TokenSet,
+    UnavailableError,
+)
+from services.mailbox_states import can_transition, transition
+from services.rate_budget import BudgetTimeoutError
+
+CLAIM_SECONDS = 90
+RECHECK_SECONDS = 2.0
+BUDGET_WAIT = 20.0
+CLAIMABLE = ("queued", "sending", "requested")
+EXPIRED_CODE = ("Cronofy refused the one-time code: it had expired or was already used before it could be "
+                "exchanged (codes live 10 minutes). Retry this mailbox.")
+
+
+def process_receipt(receipt_id: int) -> float | None:
+    """Act on one stored callback; return seconds after which to try again, or None when settled."""
+    receipt = db.session.get(CallbackReceipt, receipt_id, populate_existing=True)
+    if receipt is None or receipt.processed_at is not None:
+        return None
+    attempt = db.session.get(AuthorizationAttempt, receipt.attempt_id) if receipt.attempt_id else None
+    if attempt is None:
+        return _settle(receipt, "unknown")
+    if not _claim(attempt):
+        if attempt.status == "exchanging":
+            return RECHECK_SECONDS  # another worker holds the code's exchange: look again once it is done
+        return _settle(receipt, "duplicate" if attempt.status in ("exchanging", "authorized") else "superseded")
+    db.session.commit()
+    if receipt.code_encrypted is None:
+        return _record_refusal(receipt, attempt)
+    return _exchange(receipt, attempt)
+
+
+def _claim(attempt: AuthorizationAttempt) -> bool:
+    now = utcnow()
+    stale_exchange = and_(AuthorizationAttempt.status == "exchanging", AuthorizationAttempt.claimed_until < now)
+    result = db.session.execute(
+        update(AuthorizationAttempt)
+        .where(AuthorizationAttempt.id == attempt.id,
+               or_(AuthorizationAttempt.status.in_(CLAIMABLE), stale_exchange))
+        .values(status="exchanging", claimed_until=now + timedelta(seconds=CLAIM_SECONDS), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(attempt)
+    return result.rowcount == 1
+
+
+def _release(attempt: AuthorizationAttempt) -> None:
+    attempt.status, attempt.claimed_until = "requested", None
+    attempt.requested_at = attempt.requested_at or utcnow()
+    db.session.commit()
+
+
+def _settle(receipt: CallbackReceipt, outcome: str, **details) -> None:
+    receipt.processed_at = utcnow()
+    receipt.outcome = outcome
+    if details:
+        receipt.details = {**(receipt.details or {}), **details}
+    db.session.commit()
+    return None
+
+
+def _record_refusal(receipt: CallbackReceipt, attempt: AuthorizationAttempt) -> None:
+    """An error callback (§3.3.1): the mailbox fails with the upstream's key and words."""
+    key = receipt.error_key or receipt.error or "authorization_failed"
+    description = receipt.error_description or "Cronofy could not authorize this mailbox and gave no reason."
+    attempts.fail(attempt, key, description, summary=f"Cronofy refused: {description}")
+    return _settle(receipt, "failed")
+
+
+def _exchange(receipt: CallbackReceipt, attempt: AuthorizationAttempt) -> float | None:
+    try:
+        attempts.budget().acquire(timeout=BUDGET_WAIT)
+    except BudgetTimeoutError as exc:
+        _release(attempt)
+        return exc.retry_after
+    code = cipher_for(current_app.config).decrypt(receipt.code_encrypted)
+    try:
+        tokens = _client(attempt).exchange_code(code, redirect_uri=attempt.callback_url)
+    except InvalidGrantError:
+        attempts.fail(attempt, "code_expired", EXPIRED_CODE)
+        return _settle(receipt, "failed")
+    except RateLimitedError as exc:
+        _release(attempt)
+        return exc.retry_after if exc.retry_after is not None else random.uniform(0.5, 2.0)
+    except UnavailableError as exc:
+        return _unavailable(receipt, attempt, exc)
+    except CronofyError as exc:
+        attempts.fail(attempt, exc.error_key or f"http_{exc.status}", exc.description)
+        return _settle(receipt, "failed")
+    store_tokens(db.session.get(Mailbox, attempt.mailbox_id), attempt, tokens)
+    return _settle(receipt, "authorized")
+
+
+def _client(attempt: AuthorizationAttempt):
+    data_center = db.session.get(Connection, attempt.connection_id).data_center
+    return upstream.client_for(data_center, retry=RetryPolicy(max_attempts=1))
+
+
+def _unavailable(receipt: CallbackReceipt, attempt: AuthorizationAttempt, exc: UnavailableError) -> float | None:
+    """Try the exchange again later; if the upstream had used the code, the retry says invalid_grant."""
+    tries = int((receipt.details or {}).get("tries", 0)) + 1
+    if tries >= current_app.config["SEND_MAX_TRIES"]:
+        attempts.fail(attempt, exc.error_key or "exchange_unavailable",
+                      "Cronofy was unavailable each time the console tried to exchange the code. Retry this mailbox.")
+        return _settle(receipt, "failed", tries=tries)
+    receipt.details = {**(receipt.details or {}), "tries": tries}
+    _release(attempt)
+    base = current_app.config.get("SEND_RETRY_BASE_SECONDS", 1.0)
+    return min(60.0, base * 2 ** (tries - 1)) * random.uniform(0.5, 1.0)
+
+
+def store_tokens(mailbox: Mailbox, attempt: AuthorizationAttempt, tokens: TokenSet) -> None:
+    """Keep the mailbox's tokens encrypted with its account and profile, and mark it authorized."""
+    cipher = cipher_for(current_app.config)
+    mailbox.access_token_encrypted = cipher.encrypt(tokens.access_token)
+    if tokens.refresh_token:
+        mailbox.refresh_token_encrypted = cipher.encrypt(tokens.refresh_token)
+    mailbox.access_token_expires_at = tokens.expires_at
+    mailbox.account_id = tokens.sub or tokens.account_id
+    profile = tokens.linking_profile
+    mailbox.profile_id = profile.profile_id if profile else None
+    mailbox.provider_name = profile.provider_name if profile else None
+    mailbox.granted_scope = tokens.scope or attempt.scope
+    details = {"run_id": attempt.run_id, "attempt_id": attempt.id, "provider": mailbox.provider_name,
+               "scope": mailbox.granted_scope}
+    if mailbox.status == "queued":
+        transition(mailbox, "requested", kind="requested", state=attempt.state, details=details,
+                   summary="Cronofy's callback arrived before the request was recorded")
+    if can_transition(mailbox.status, "authorized"):
+        transition(mailbox, "authorized", kind="authorized", state=attempt.state, details=details,
+                   summary=f"Authorized through {mailbox.provider_name or 'Cronofy'}")
+    attempts.end(attempt, "authorized")
+    attempt.callback_at = attempt.callback_at or utcnow()
