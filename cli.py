@@ -221,3 +221,6 @@ def init_app(app: Flask) -> None:
     """Register the console's command groups."""
     for group in (org_cli, user_cli, demo_cli, keys_cli):
         app.cli.add_command(group)
+    from jobs.cli import worker_command
+
+    app.cli.add_command(worker_command)
