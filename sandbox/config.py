@@ -13,6 +13,7 @@ DEFAULTS = {
     "CODE_TTL": 600,
     "SA_TOKEN_TTL": 1800,
     "ACCOUNT_TOKEN_TTL": 3600,
+    "BENCHMARK": False,
     "CALLBACK_DELAY": "1-4",
     "CALLBACK_TIMEOUT": 5.0,
     "CALLBACK_RETRY_BASE": 2.0,
@@ -32,6 +33,8 @@ DEFAULTS = {
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
+# Benchmark mode: callbacks within milliseconds, unless the delay or poll interval is set explicitly.
+BENCHMARK_DEFAULTS = {"CALLBACK_DELAY": "0.005-0.05", "DELIVERY_POLL": 0.02}
 
 
 def _coerce(default, raw):
@@ -47,12 +50,19 @@ def _coerce(default, raw):
 
 def load_config(overrides=None):
     """Return the sandbox settings as a dict keyed SANDBOX_<NAME>."""
-    config = {}
+    config, explicit = {}, set()
     for name, default in DEFAULTS.items():
         raw = os.environ.get(f"SANDBOX_{name}")
         config[f"SANDBOX_{name}"] = default if raw is None else _coerce(default, raw)
+        if raw is not None:
+            explicit.add(f"SANDBOX_{name}")
     for key, value in (overrides or {}).items():
         config[_config_key(key)] = value
+        explicit.add(_config_key(key))
+    if config["SANDBOX_BENCHMARK"]:
+        for name, value in BENCHMARK_DEFAULTS.items():
+            if f"SANDBOX_{name}" not in explicit:
+                config[f"SANDBOX_{name}"] = value
     return config
 
 

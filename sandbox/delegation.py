@@ -14,7 +14,7 @@ from sandbox.directory import find_member
 from sandbox.errors import field_error, forbidden, unprocessable
 from sandbox.models import Account, Callback, Domain
 from sandbox.secrets_util import new_id
-from sandbox.tokens import issue_code
+from sandbox.tokens import account_tokens, issue_code
 
 MAX_BATCH = 50  # "a batch of 1 to 50 access requests" (§3.3, Python SDK)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -31,6 +31,26 @@ TRAIT_ERRORS = {"outside_policy": "outside_access_policy", "suspended": "mailbox
                 "unlicensed": "license_missing"}
 KIND_SCOPES = {"user": "service_account/accounts/manage", "shared": "service_account/accounts/manage",
                "room": "service_account/resources/manage", "equipment": "service_account/resources/manage"}
+
+
+def is_inline(body):
+    """Tell whether the body asks for the synchronous inline variant (§3.5)."""
+    return isinstance(body, dict) and body.get("response_type") == "inline"
+
+
+def authorize_inline(db, client, sa, body, limits):
+    """Answer an inline request with account tokens now, or 422 naming the mailbox's error (§3.5)."""
+    entry = {key: body.get(key) for key in ("email", "scope")}
+    errors = _entry_errors(client, sa, "", entry, required=("email", "scope"))
+    if errors:
+        raise unprocessable(errors)
+    validate_kind(db, sa, [("", entry)])
+    member, error = decide(db, sa, entry["email"], entry["scope"])
+    if error:
+        text = _error_text(db, sa, entry, error)
+        raise unprocessable({"email": [field_error(error, text)]})
+    account = _upsert_account(db, sa, member, entry["scope"])
+    return account_tokens(db, client.client_id, account, entry["scope"], limits)
 
 
 def parse_entries(body):
@@ -55,11 +75,11 @@ def _name(prefix, field):
     return f"{prefix}[{field}]" if prefix else field
 
 
-def _entry_errors(client, sa, prefix, entry):
+def _entry_errors(client, sa, prefix, entry, required=("email", "callback_url", "scope")):
     if not isinstance(entry, dict):
         return {prefix: [field_error("invalid", "must be an object")]}
     errors = {}
-    for field in ("email", "callback_url", "scope"):
+    for field in required:
         if not entry.get(field):
             errors[_name(prefix, field)] = [field_error("required", "required")]
         elif not isinstance(entry[field], str):
@@ -70,7 +90,7 @@ def _entry_errors(client, sa, prefix, entry):
         return errors
     if not EMAIL_RE.match(entry["email"]):
         errors[_name(prefix, "email")] = [field_error("invalid", "is not a valid email address")]
-    if not clients.callback_allowed(client, entry["callback_url"]):
+    if "callback_url" in required and not clients.callback_allowed(client, entry["callback_url"]):
         errors[_name(prefix, "callback_url")] = [field_error("invalid", "is not an allowed callback URL")]
     errors.update(_scope_errors(sa, prefix, entry["scope"]))
     return errors
@@ -107,6 +127,11 @@ def validate(db, client, sa, entries):
     errors.update(_duplicate_errors(entries))
     if errors:
         raise unprocessable(errors)
+    validate_kind(db, sa, entries)
+
+
+def validate_kind(db, sa, entries):
+    """Raise 403 when the service account lacks the scope for the kind of a mailbox."""
     granted = set(scopes.split(sa.scope))
     for _, entry in entries:
         member = find_member(db, entry["email"])
@@ -148,13 +173,16 @@ def _upsert_account(db, sa, member, scope):
     return account
 
 
+def _error_text(db, sa, entry, error):
+    domain = db.get(Domain, sa.domain_id).name
+    return ERROR_TEXTS[error].format(email=entry["email"], domain=domain, scope=entry["scope"])
+
+
 def _payload(db, sa, entry, due_at, limits):
     member, error = decide(db, sa, entry["email"], entry["scope"])
     result = {}
     if error:
-        domain = db.get(Domain, sa.domain_id).name
-        text = ERROR_TEXTS[error].format(email=entry["email"], domain=domain, scope=entry["scope"])
-        result = {"error": error, "error_key": error, "error_description": text}
+        result = {"error": error, "error_key": error, "error_description": _error_text(db, sa, entry, error)}
     else:
         account = _upsert_account(db, sa, member, entry["scope"])
         # The code's ten minutes start when the callback is sent, not when it was requested.

@@ -65,17 +65,22 @@ def linking_profile(db, account):
             "profile_id": account.profile_id, "profile_name": member.email}
 
 
+def account_tokens(db, client_id, account, scope, limits):
+    """Authorize a delegated account and return its token response (§3.3.2, also §3.5)."""
+    grant, refresh_token = _new_grant(db, client_id, "account", account.id, scope)
+    body = _base_response(grant, _issue_access(db, grant, _ttl(grant, limits)), refresh_token, limits)
+    body.update(account_id=account.id, sub=account.id, linking_profile=linking_profile(db, account))
+    return body
+
+
 def exchange_code(db, client, code, redirect_uri, limits):
     """Swap a code for tokens; raise invalid_grant when unknown, used, expired or redirect_uri differs."""
     row = _consume_code(db, client, code, redirect_uri)
-    grant, refresh = _new_grant(db, client.client_id, row.kind, row.subject_id, row.scope)
-    access = _issue_access(db, grant, _ttl(grant, limits))
-    body = _base_response(grant, access, refresh, limits)
-    if row.kind == "service_account":
-        body["service_account_id"] = row.subject_id
-        return body
-    account = db.get(Account, row.subject_id)
-    body.update(account_id=account.id, sub=account.id, linking_profile=linking_profile(db, account))
+    if row.kind == "account":
+        return account_tokens(db, client.client_id, db.get(Account, row.subject_id), row.scope, limits)
+    grant, refresh_token = _new_grant(db, client.client_id, row.kind, row.subject_id, row.scope)
+    body = _base_response(grant, _issue_access(db, grant, _ttl(grant, limits)), refresh_token, limits)
+    body["service_account_id"] = row.subject_id
     return body
 
 

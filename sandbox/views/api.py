@@ -7,7 +7,7 @@ from sandbox import calendars, clients, delegation, scopes, tokens
 from sandbox.db import session
 from sandbox.errors import forbidden, not_found
 from sandbox.models import Account, Domain, Member, ServiceAccount
-from sandbox.views.common import body, state
+from sandbox.views.common import body, no_store, state
 
 bp = Blueprint("sandbox_api", __name__, url_prefix="/v1")
 
@@ -38,9 +38,13 @@ def service_account_authorizations():
     sa = _service_account(db)
     if not {"service_account/accounts/manage", "service_account/resources/manage"} & set(scopes.split(sa.scope)):
         raise forbidden("The service account may not manage accounts or resources")
+    client, settings = clients.find(db, sa.client_id), state().settings
+    if delegation.is_inline(body()):
+        result = delegation.authorize_inline(db, client, sa, body(), settings.get("limits"))
+        db.commit()
+        return no_store(jsonify(result))
     entries = delegation.parse_entries(body())
-    delegation.validate(db, clients.find(db, sa.client_id), sa, entries)
-    settings = state().settings
+    delegation.validate(db, client, sa, entries)
     delegation.enqueue(db, sa, entries, settings.get("limits"), settings.get("faults"))
     db.commit()
     return "", 202

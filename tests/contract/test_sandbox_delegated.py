@@ -269,3 +269,25 @@ def test_concurrent_requests_for_one_mailbox_all_succeed(sandbox, sa_token, call
             callback_receiver, email, f"c{i}")).status_code, range(24)))
     assert statuses == [202] * 24
     assert all("code" in b["authorization"] for b in _bodies(callback_receiver, 24))
+
+
+def test_inline_variant_answers_account_tokens_at_once(sandbox, sa_token):
+    email = members(sandbox, domain="acme.example", kind="user", trait="none")[0]
+    response = request_access(sandbox, sa_token["access_token"],
+                              {"response_type": "inline", "email": email, "scope": "read_events"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["sub"].startswith("acc_") and body["linking_profile"]["profile_name"] == email
+    assert body["expires_in"] == 3600 and body["scope"] == "read_events"
+    calendars = http().get(f"{sandbox.url}/v1/free_busy", headers=bearer(body["access_token"]))
+    assert calendars.status_code == 200
+
+
+def test_inline_variant_reports_failures_and_bad_input_as_422(sandbox, sa_token):
+    suspended = members(sandbox, domain="acme.example", kind="user", trait="suspended")[0]
+    failed = request_access(sandbox, sa_token["access_token"],
+                            {"response_type": "inline", "email": suspended, "scope": "read_events"})
+    assert failed.status_code == 422
+    assert failed.json()["errors"]["email"][0]["key"] == "errors.mailbox_suspended"
+    missing = request_access(sandbox, sa_token["access_token"], {"response_type": "inline", "email": suspended})
+    assert missing.status_code == 422 and missing.json()["errors"]["scope"][0]["key"] == "errors.required"

@@ -46,7 +46,8 @@ def test_failing_receiver_gets_retries_with_growing_gaps(sandbox, sa_token, call
     assert [a["status"] for a in attempts] == [500, 503, 404, 200]
     assert len({a["raw"] for a in attempts}) == 1
     gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])]
-    assert gaps[2] > gaps[0]
+    # Backoff doubles from 0.05 s with ±20 % jitter: each gap is at least its minimum.
+    assert all(gap >= 0.05 * 2 ** i * 0.8 for i, gap in enumerate(gaps))
     events = sandbox.events(kind="callback", limit=10)
     assert events[0]["status"] == 200 and "attempt 4; delivered" in events[0]["detail"]
 
@@ -89,7 +90,7 @@ def test_unreachable_receiver_is_retried(sandbox, sa_token):
 def test_pending_callbacks_are_delivered_after_a_restart(tmp_path):
     receiver = CallbackReceiver()
     database = f"sqlite:///{tmp_path / 'sb.sqlite'}"
-    first = start_sandbox(database, CALLBACK_DELAY="1.0-1.2")
+    first = start_sandbox(database, CALLBACK_DELAY="2.0-2.2")
     try:
         tokens = connect_service_account(first)
         emails = members(first, 3, domain="acme.example", kind="user", trait="none")
@@ -99,7 +100,7 @@ def test_pending_callbacks_are_delivered_after_a_restart(tmp_path):
     finally:
         first.stop()
     assert receiver.received == []
-    second = start_sandbox(database, CALLBACK_DELAY="1.0-1.2")
+    second = start_sandbox(database, CALLBACK_DELAY="2.0-2.2")
     try:
         states = sorted(json.loads(r["raw"])["authorization"]["state"] for r in receiver.wait_for(3, timeout=10))
         time.sleep(0.3)
@@ -125,3 +126,42 @@ def test_several_client_secrets_give_one_signature_each(tmp_path):
     header = received["headers"]["Cronofy-Hmac-Sha256"]
     assert len(header.split(",")) == 2
     assert _valid("old-secret", received["raw"], header) and _valid("new-secret", received["raw"], header)
+
+
+def test_two_sandboxes_on_one_database_deliver_each_callback_once(tmp_path):
+    receiver = CallbackReceiver()
+    database = f"sqlite:///{tmp_path / 'sb.sqlite'}"
+    first = start_sandbox(database, CALLBACK_DELAY="0.2-0.4")
+    second = start_sandbox(database, CALLBACK_DELAY="0.2-0.4")
+    try:
+        tokens = connect_service_account(first)
+        emails = members(first, 30, domain="acme.example", kind="user")
+        batch = [{"email": e, "scope": "read_events", "state": f"s{i}", "callback_url": receiver.callback_url(f"{i}")}
+                 for i, e in enumerate(emails)]
+        assert request_access(second, tokens["access_token"], {"service_account_authorizations": batch}).ok
+        receiver.wait_for(30)
+        time.sleep(0.5)
+        # Both share the database, so the log holds every attempt of either.
+        attempts = first.events(kind="callback", limit=100)
+    finally:
+        first.stop()
+        second.stop()
+        receiver.stop()
+    states = [json.loads(r["raw"])["authorization"]["state"] for r in receiver.received]
+    assert sorted(states) == sorted(f"s{i}" for i in range(30))
+    assert len(attempts) == 30 and len(receiver.received) == 30
+
+
+def test_benchmark_mode_delivers_within_milliseconds(tmp_path, callback_receiver):
+    server = start_sandbox(f"sqlite:///{tmp_path / 'sb.sqlite'}", BENCHMARK=True, CALLBACK_DELAY=None)
+    try:
+        assert server.set_limits()["callback_delay"] == "0.005-0.05"
+        tokens = connect_service_account(server)
+        email = members(server, domain="acme.example", kind="user", trait="none")[0]
+        started = time.monotonic()
+        request_access(server, tokens["access_token"], {"email": email, "scope": "read_events",
+                                                        "callback_url": callback_receiver.callback_url()})
+        callback_receiver.wait_for(1)
+    finally:
+        server.stop()
+    assert time.monotonic() - started < 1.0

@@ -87,12 +87,20 @@ def test_duplicate_callbacks_send_the_same_body_twice(sandbox, sa_token, callbac
     assert [r.status_code for r in exchanges] == [200, 400]
 
 
-def test_out_of_order_callbacks_arrive_in_reverse(sandbox, sa_token, callback_receiver):
-    sandbox.set_faults(out_of_order_callbacks=True)
-    emails = members(sandbox, 3, domain="acme.example", kind="user", trait="none")
-    batch = [_entry(callback_receiver, e, f"o{i}") for i, e in enumerate(emails)]
-    request_access(sandbox, sa_token["access_token"], {"service_account_authorizations": batch})
-    states = [json.loads(r["raw"])["authorization"]["state"] for r in callback_receiver.wait_for(3)]
+def test_out_of_order_callbacks_arrive_in_reverse(tmp_path, callback_receiver):
+    from tests.plugins.sandbox_server import start_sandbox
+
+    # One sender thread, so the arrival order is the sandbox's order however loaded the machine is.
+    server = start_sandbox(f"sqlite:///{tmp_path / 'sb.sqlite'}", DELIVERY_CONCURRENCY=1)
+    try:
+        server.set_faults(out_of_order_callbacks=True)
+        tokens = connect_service_account(server)
+        emails = members(server, 3, domain="acme.example", kind="user", trait="none")
+        batch = [_entry(callback_receiver, e, f"o{i}") for i, e in enumerate(emails)]
+        request_access(server, tokens["access_token"], {"service_account_authorizations": batch})
+        states = [json.loads(r["raw"])["authorization"]["state"] for r in callback_receiver.wait_for(3)]
+    finally:
+        server.stop()
     assert states == ["o2", "o1", "o0"]
 
 

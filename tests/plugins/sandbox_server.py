@@ -79,10 +79,14 @@ class SandboxServer:
 
 
 def start_sandbox(database_url, **config):
-    """Start a sandbox on a free loopback port in a background thread and return its SandboxServer."""
+    """Start a sandbox on a free loopback port in a background thread and return its SandboxServer.
+
+    Keyword arguments override the test configuration; None removes a test default.
+    """
     from sandbox import create_app
 
-    app = create_app({**TEST_CONFIG, "DATABASE_URL": database_url, **config})
+    settings = {**TEST_CONFIG, "DATABASE_URL": database_url, **config}
+    app = create_app({key: value for key, value in settings.items() if value is not None})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http",
                               daemon=True)
