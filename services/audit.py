@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from extensions import db
 from models.audit import AuditEvent
+from services import tenancy
 
 
 def record(
@@ -15,7 +16,13 @@ def record(
     details: dict | None = None,
     reason: str | None = None,
 ) -> AuditEvent:
-    """Add an audit event for action; `target` is any model instance with an id."""
+    """Add an audit event for action; `target` is any model instance with an id.
+
+    When support staff act on an organization and no reason is given, the reason of their active
+    support access to it is recorded, so every change made on a customer's behalf says why.
+    """
+    if reason is None and organization is not None and getattr(actor, "is_support", False):
+        reason = tenancy.active_support_reason(organization.id, actor)
     event = AuditEvent(
         action=action,
         actor_id=getattr(actor, "id", None),
@@ -30,13 +37,11 @@ def record(
     return event
 
 
-def recent_for_organization(organization_id: int, limit: int = 20) -> list[AuditEvent]:
-    """Return the newest audit events of an organization."""
+def recent_for_organization(organization_id: int, limit: int = 20, *, action: str | None = None) -> list[AuditEvent]:
+    """Return the newest audit events of an organization, optionally only those of one action."""
+    query = db.select(AuditEvent).where(AuditEvent.organization_id == organization_id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
     return list(
-        db.session.scalars(
-            db.select(AuditEvent)
-            .where(AuditEvent.organization_id == organization_id)
-            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-            .limit(limit)
-        )
+        db.session.scalars(query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit))
     )

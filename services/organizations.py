@@ -13,8 +13,18 @@ from models.base import utcnow
 from models.invitation import Invitation
 from models.organization import Organization
 from models.user import ROLE_ORG_ADMIN, User
+from services.invitations import IssuedInvitation, create_invitation
 
 DATA_CENTER_CODES = ("us", "au", "ca", "de", "sg", "uk")
+# Names from the data-center table of docs/cronofy-api.md section 1.
+DATA_CENTER_LABELS = {
+    "us": "United States",
+    "au": "Australia",
+    "ca": "Canada",
+    "de": "Germany",
+    "sg": "Singapore",
+    "uk": "United Kingdom",
+}
 
 
 class OrganizationError(ValueError):
@@ -55,6 +65,16 @@ def create_organization(name: str, data_center: str = "us") -> Organization:
     db.session.add(organization)
     db.session.flush()
     return organization
+
+
+def data_center_choices() -> list[tuple[str, str]]:
+    """Return (code, label) pairs for a data-center select, in DATA_CENTER_CODES order."""
+    return [(code, f"{DATA_CENTER_LABELS[code]} ({code.upper()})") for code in DATA_CENTER_CODES]
+
+
+def invite_admin(organization: Organization, *, email: str, invited_by: User) -> IssuedInvitation:
+    """Invite an admin to the organization; :raises InvitationError: with a message to show."""
+    return create_invitation(email=email, role=ROLE_ORG_ADMIN, organization=organization, invited_by=invited_by)
 
 
 def admins_of(organization: Organization) -> list[User]:
