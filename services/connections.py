@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # Refresh this long before the upstream's expiry, so a token never dies in flight.
 REFRESH_MARGIN = timedelta(minutes=2)
 REFRESH_LEASE_SECONDS = 30
-REFRESH_WAIT_SECONDS = 20
+REFRESH_WAIT_SECONDS = 45
 
 
 class ConnectionActionError(RuntimeError):
