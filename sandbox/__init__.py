@@ -65,9 +65,12 @@ def register_database(app):
     return state
 
 
-def prepare_database(state, config, attempts=5):
+def prepare_database(state, config, patience=300.0):
     """Create missing tables, the demo client and, on an empty database, the demo directory."""
-    for attempt in range(attempts):
+    deadline = time.monotonic() + patience
+    attempt = 0
+    while time.monotonic() < deadline:
+        attempt += 1
         try:
             create_tables(state.engine)
             with state.Session() as db:
@@ -78,8 +81,9 @@ def prepare_database(state, config, attempts=5):
                 db.commit()
             return
         except (IntegrityError, OperationalError):
-            # Several gunicorn workers may start at once on a fresh database; the loser retries.
-            time.sleep(0.2 * (attempt + 1))
+            # Several gunicorn workers may start at once on a fresh database (one of them seeding a large
+            # directory for a while); the others wait and retry.
+            time.sleep(min(0.2 * attempt, 2.0))
     raise RuntimeError("could not prepare the sandbox database")
 
 

@@ -8,11 +8,12 @@ from sandbox.db import session
 bp = Blueprint("sandbox_events", __name__, url_prefix="/sandbox")
 
 FILTERS = ("kind", "method", "path", "status", "client")
+MAX_LIMIT = 10_000
 
 
 def _query():
     filters = {name: request.args.get(name, "").strip() for name in FILTERS}
-    limit = min(max(request.args.get("limit", eventlog.PAGE_SIZE, type=int) or eventlog.PAGE_SIZE, 1), 500)
+    limit = min(max(request.args.get("limit", eventlog.PAGE_SIZE, type=int) or eventlog.PAGE_SIZE, 1), MAX_LIMIT)
     events, next_before = eventlog.search(session(), filters, request.args.get("before", type=int), limit)
     return filters, events, next_before
 
