@@ -17,6 +17,7 @@ from services.onboarding import consent
 from tests.web.wizard_helpers import (
     connect_through_sandbox,
     decide,
+    other_browser,
     point_at_sandbox,
     query,
     ready_wizard,
@@ -116,9 +117,7 @@ def test_a_state_from_another_browser_session_is_refused_and_the_owner_can_still
 ):
     wizard = ready_wizard(admin.organization, admin)
     back = decide(sandbox, start_consent(client, wizard))
-    other = app.test_client()
-    with other.session_transaction() as session:
-        session["_user_id"] = make_org_admin(admin.organization).get_id()
+    other = other_browser(app, make_org_admin(admin.organization))
     response = other.get(back)
     assert response.status_code == 400 and 'data-kind="other_session"' in response.get_data(as_text=True)
     assert client.get(back).headers["Location"].endswith(wizard_url(wizard, "verify"))
@@ -206,9 +205,7 @@ def test_an_unknown_data_center_stops_before_leaving_the_console(client, admin):
 
 def test_two_admins_connecting_at_once_each_see_a_result(app, client, admin, sandbox, make_org_admin):
     wizard = ready_wizard(admin.organization, admin)
-    colleague = app.test_client()
-    with colleague.session_transaction() as session:
-        session["_user_id"] = make_org_admin(admin.organization).get_id()
+    colleague = other_browser(app, make_org_admin(admin.organization))
     mine, theirs = start_consent(client, wizard), start_consent(colleague, wizard)
     my_back, their_back = decide(sandbox, mine), decide(sandbox, theirs)
     assert client.get(my_back).headers["Location"].endswith(wizard_url(wizard, "verify"))
@@ -244,9 +241,7 @@ def test_the_same_service_account_connected_twice_at_once_ends_in_one_connection
 
     monkeypatch.setattr("services.upstream.client_for", lambda *a, **k: SameServiceAccount())
     wizard = ready_wizard(admin.organization, admin)
-    colleague = app.test_client()
-    with colleague.session_transaction() as session:
-        session["_user_id"] = make_org_admin(admin.organization).get_id()
+    colleague = other_browser(app, make_org_admin(admin.organization))
     mine, theirs = query(start_consent(client, wizard))["state"], query(start_consent(colleague, wizard))["state"]
     assert client.get(f"/connect/callback?code=one&state={mine}").status_code == 302
     assert colleague.get(f"/connect/callback?code=two&state={theirs}").status_code == 302

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from flask import g
+from flask.testing import FlaskClient
+
 from extensions import db
 from models.onboarding import WizardSession
 from services.onboarding import wizard as wizards
 
 FULL_SCOPE = "service_account/accounts/manage service_account/resources/manage"
+
+
+class FreshClient(FlaskClient):
+    """A second browser: forgets the user Flask-Login cached in `g`, which the test's one app context shares."""
+
+    def open(self, *args, **kwargs):
+        g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
+
+def other_browser(app, user=None) -> FreshClient:
+    """Return a client with its own cookies, signed in as user (or nobody)."""
+    browser = FreshClient(app, app.response_class, use_cookies=True)
+    if user is not None:
+        with browser.session_transaction() as session:
+            session["_user_id"] = user.get_id()
+    return browser
 
 
 def point_at_sandbox(app, sandbox) -> None:
