@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from cryptography.fernet import Fernet
+from flask import g, request_started
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
@@ -95,9 +96,34 @@ def app_config(request, database_url) -> dict:
     return config
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Hash test passwords with small argon2 costs: the same code path, a fraction of the time."""
+    from argon2 import PasswordHasher
+
+    from services import accounts
+
+    real = accounts._hasher, accounts._DUMMY_HASH
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    accounts._DUMMY_HASH = accounts._hasher.hash("not-a-real-password-but-the-same-cost")
+    yield
+    accounts._hasher, accounts._DUMMY_HASH = real
+
+
+def _fresh_request_globals(sender, **extra) -> None:
+    """Give each test request an empty `g`, as production's per-request app context does.
+
+    The `app` fixture keeps one app context for the whole test; without this, `g` (where Flask-Login
+    caches the current user) would outlive a request and could hide a session that was signed out.
+    """
+    for key in list(g):
+        g.pop(key)
+
+
 @pytest.fixture
 def app(app_config):
     app = create_app(app_config)
+    request_started.connect(_fresh_request_globals, app)
     with app.app_context():
         yield app
         _empty_tables()

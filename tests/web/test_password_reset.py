@@ -6,7 +6,6 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from flask import g, request_started
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
@@ -18,22 +17,6 @@ from services.password_reset import PasswordResetError
 from tests.factories import DEFAULT_PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
-
-
-@pytest.fixture(autouse=True)
-def user_loaded_per_request(app):
-    """Load the session user afresh on every request, as in production.
-
-    The `app` fixture keeps one app context for the whole test, so `g` (where Flask-Login caches
-    the current user) would otherwise outlive a request and hide a session that was signed out.
-    """
-
-    def forget_user(sender, **extra):
-        g.pop("_login_user", None)
-
-    request_started.connect(forget_user, app)
-    yield
-    request_started.disconnect(forget_user, app)
 
 
 def _path(user) -> str:

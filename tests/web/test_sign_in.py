@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from flask import g, request_started
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
@@ -14,22 +13,6 @@ from services import accounts
 from tests.factories import DEFAULT_PASSWORD
 
 FAILURE = b"That email and password do not match an active account."
-
-
-@pytest.fixture(autouse=True)
-def user_loaded_per_request(app):
-    """Load the session user afresh on every request, as in production.
-
-    The `app` fixture keeps one app context for the whole test, so `g` (where Flask-Login caches
-    the current user) would otherwise outlive a request and hide a session that was signed out.
-    """
-
-    def forget_user(sender, **extra):
-        g.pop("_login_user", None)
-
-    request_started.connect(forget_user, app)
-    yield
-    request_started.disconnect(forget_user, app)
 
 
 def _sign_in(client, email, password=DEFAULT_PASSWORD, next_url=None):
