@@ -192,3 +192,16 @@ def max_in_flight() -> int:
     """
     configured = current_app.config.get("MAX_IN_FLIGHT") or 0
     return configured if configured > 0 else budget().per_minute * 4
+
+
+BUDGET_WAIT = 5.0
+
+
+def step_seconds() -> float:
+    """Return the longest one step of upstream work may take: a budget wait and two timed-out reads."""
+    return BUDGET_WAIT + 2 * current_app.config["UPSTREAM_READ_TIMEOUT"] + 5.0
+
+
+def pump_lease_seconds() -> float:
+    """Return how long a pump's lease lasts: its window plus one step, so only a dead pump loses it."""
+    return current_app.config["PUMP_WINDOW_SECONDS"] + step_seconds()

@@ -32,9 +32,7 @@ from services.cronofy import (
 from services.mailbox_states import can_transition, transition
 from services.rate_budget import BudgetTimeoutError
 
-CLAIM_SECONDS = 90
 RECHECK_SECONDS = 2.0
-BUDGET_WAIT = 20.0
 CLAIMABLE = ("queued", "sending", "requested")
 EXPIRED_CODE = ("Cronofy refused the one-time code: it had expired or was already used before it could be "
                 "exchanged (codes live 10 minutes). Retry this mailbox.")
@@ -65,7 +63,7 @@ def _claim(attempt: AuthorizationAttempt) -> bool:
         update(AuthorizationAttempt)
         .where(AuthorizationAttempt.id == attempt.id,
                or_(AuthorizationAttempt.status.in_(CLAIMABLE), stale_exchange))
-        .values(status="exchanging", claimed_until=now + timedelta(seconds=CLAIM_SECONDS), updated_at=now)
+        .values(status="exchanging", claimed_until=now + timedelta(seconds=attempts.step_seconds()), updated_at=now)
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(attempt)
@@ -97,7 +95,7 @@ def _record_refusal(receipt: CallbackReceipt, attempt: AuthorizationAttempt) -> 
 
 def _exchange(receipt: CallbackReceipt, attempt: AuthorizationAttempt) -> float | None:
     try:
-        attempts.budget().acquire(timeout=BUDGET_WAIT)
+        attempts.budget().acquire(timeout=attempts.BUDGET_WAIT)
     except BudgetTimeoutError as exc:
         _release(attempt)
         return exc.retry_after

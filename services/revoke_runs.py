@@ -11,8 +11,6 @@ from services import attempts
 from services.mailbox_revocation import MailboxRevocationError, revoke_mailbox
 from services.rate_budget import BudgetTimeoutError
 
-CLAIM_SECONDS = 120
-BUDGET_WAIT = 20.0
 
 
 def _next_queued(run: AuthorizationRun) -> int | None:
@@ -28,12 +26,12 @@ def revoke_next(run: AuthorizationRun) -> bool:
     attempt_id = _next_queued(run)
     if attempt_id is None:
         return False
-    if not attempts.claim(attempt_id, ("queued",), "sending", seconds=CLAIM_SECONDS):
+    if not attempts.claim(attempt_id, ("queued",), "sending", seconds=attempts.step_seconds()):
         db.session.rollback()
         return True
     db.session.commit()
     try:
-        attempts.budget().acquire(timeout=BUDGET_WAIT)
+        attempts.budget().acquire(timeout=attempts.BUDGET_WAIT)
     except BudgetTimeoutError:
         attempts.claim(attempt_id, ("sending",), "queued", seconds=0)
         db.session.commit()

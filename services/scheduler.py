@@ -41,10 +41,7 @@ from services.runs import has_later_wave, live_count
 log = logging.getLogger(__name__)
 
 BATCH = 50
-LEASE_SECONDS = 60
-SEND_CLAIM_SECONDS = 120
 IDLE_SLEEP = 0.2
-BUDGET_WAIT = 20.0
 # Unexchanged callbacks above this many make the pump hold new requests back.
 EXCHANGE_BACKLOG = 25
 _ENTRY_INDEX = re.compile(r"^service_account_authorizations\[(\d+)\]")
@@ -54,7 +51,7 @@ SENT, WAIT, MORE, STOP = "sent", "wait", "more", "stop"
 
 def pump(run_id: int, *, window: float | None = None) -> bool:
     """Drive the run for up to `window` seconds; return whether it should be enqueued again."""
-    if not leases.try_acquire(AuthorizationRun, run_id, "pump_lease_until", LEASE_SECONDS):
+    if not leases.try_acquire(AuthorizationRun, run_id, "pump_lease_until", attempts.pump_lease_seconds()):
         db.session.rollback()
         return False  # another worker pumps it; recover() takes over if that one dies
     db.session.commit()
@@ -68,7 +65,7 @@ def pump(run_id: int, *, window: float | None = None) -> bool:
             db.session.rollback()  # end the read transaction: never hold locks while idle
             if outcome == STOP:
                 return False
-            if time.monotonic() - renewed > LEASE_SECONDS / 4:
+            if time.monotonic() - renewed > attempts.step_seconds() / 4:
                 _renew(run_id)
                 renewed = time.monotonic()
             if outcome == WAIT:
@@ -83,7 +80,7 @@ def pump(run_id: int, *, window: float | None = None) -> bool:
 def _renew(run_id: int) -> None:
     db.session.execute(
         update(AuthorizationRun).where(AuthorizationRun.id == run_id)
-        .values(pump_lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS))
+        .values(pump_lease_until=utcnow() + timedelta(seconds=attempts.pump_lease_seconds()))
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -147,7 +144,7 @@ def _claim_batch(run: AuthorizationRun, size: int) -> list[AuthorizationAttempt]
     db.session.execute(
         update(AuthorizationAttempt)
         .where(AuthorizationAttempt.id.in_(ids), AuthorizationAttempt.status == "queued")
-        .values(status="sending", batch_key=key, claimed_until=now + timedelta(seconds=SEND_CLAIM_SECONDS),
+        .values(status="sending", batch_key=key, claimed_until=now + timedelta(seconds=attempts.pump_lease_seconds()),
                 send_tries=AuthorizationAttempt.send_tries + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -204,7 +201,7 @@ _REAUTH = ("Cronofy no longer accepts the service account's token, even after a 
 
 def _acquire_budget(run_id: int) -> bool:
     try:
-        attempts.budget().acquire(timeout=BUDGET_WAIT)
+        attempts.budget().acquire(timeout=attempts.BUDGET_WAIT)
     except BudgetTimeoutError:
         return False
     return True

@@ -131,3 +131,38 @@ def latest_event_id(sandbox) -> int:
 def events_since(sandbox, since: int, **filters) -> list[dict]:
     """Return the sandbox's events after event id since, oldest first."""
     return sorted((e for e in sandbox.events(limit=5000, **filters) if e["id"] > since), key=lambda e: e["id"])
+
+
+def worker_env(app, live_server, **extra) -> dict:
+    """Return the environment of a `flask worker` subprocess sharing this test's database, queue and sandbox."""
+    import os
+
+    config = app.config
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRONOFY_", "SANDBOX_", "DATABASE_URL"))}
+    env.update({
+        "FLASK_APP": "app", "APP_ENV": "testing", "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": config["SECRET_KEY"], "TOKEN_ENCRYPTION_KEYS": ",".join(config["TOKEN_ENCRYPTION_KEYS"]),
+        "SANDBOX_URL": config["SANDBOX_URL"], "SANDBOX_CLIENT_ID": config["CRONOFY_CLIENT_ID"],
+        "SANDBOX_CLIENT_SECRET": config["CRONOFY_CLIENT_SECRET"], "PUBLIC_BASE_URL": live_server.url,
+        "QUEUE_PATH": config["QUEUE_PATH"], "QUEUE_NAME": config["QUEUE_NAME"], "WORKER_THREADS": "4",
+        "PUMP_WINDOW_SECONDS": "2", "RECOVER_INTERVAL_SECONDS": "1", "CRONOFY_READ_TIMEOUT": "2",
+        "CRONOFY_RATE_LIMIT_PER_SECOND": "1000", "CRONOFY_RATE_LIMIT_PER_MINUTE": "100000",
+    })
+    if config.get("REDIS_URL"):
+        env["REDIS_URL"] = config["REDIS_URL"]
+    else:
+        env.pop("REDIS_URL", None)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def spawn_worker(env: dict, log_path):
+    """Start `flask worker` as a real process; return its Popen."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    with open(log_path, "ab") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=root, env=env, stdout=handle,
+                                stderr=subprocess.STDOUT)
