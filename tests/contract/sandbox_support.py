@@ -135,3 +135,13 @@ def delegated_account(sandbox, receiver, sa_token, email, scope=DELEGATED_SCOPE,
                              redirect_uri=url)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def wait_for_events(sandbox, predicate=lambda event: True, count=1, timeout=10.0, **filters):
+    """Poll the event log until `count` events match; the sandbox logs a callback just after sending it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in sandbox.events(limit=500, **filters) if predicate(e)]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)

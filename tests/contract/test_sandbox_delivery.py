@@ -7,7 +7,7 @@ import json
 import time
 
 from tests.contract.sandbox_support import (CallbackReceiver, connect_service_account, http, members,
-                                            request_access)
+                                            request_access, wait_for_events)
 from tests.plugins.sandbox_server import start_sandbox
 
 
@@ -48,8 +48,8 @@ def test_failing_receiver_gets_retries_with_growing_gaps(sandbox, sa_token, call
     gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])]
     # Backoff doubles from 0.05 s with ±20 % jitter: each gap is at least its minimum.
     assert all(gap >= 0.05 * 2 ** i * 0.8 for i, gap in enumerate(gaps))
-    events = sandbox.events(kind="callback", limit=10)
-    assert events[0]["status"] == 200 and "attempt 4; delivered" in events[0]["detail"]
+    delivered = wait_for_events(sandbox, lambda e: "attempt 4; delivered" in e["detail"], kind="callback")
+    assert delivered and delivered[0]["status"] == 200
 
 
 def test_delivery_gives_up_after_the_maximum_attempts(tmp_path):
@@ -63,7 +63,8 @@ def test_delivery_gives_up_after_the_maximum_attempts(tmp_path):
         request_access(server, tokens["access_token"], {"email": email, "scope": "read_events",
                                                         "callback_url": receiver.callback_url()})
         receiver.wait_for(3)
-        time.sleep(0.4)
+        wait_for_events(server, lambda e: "failed" in e["detail"], kind="callback")
+        time.sleep(0.3)
         counts = http().get(f"{server.url}/sandbox/admin/callbacks.json").json()["callbacks"]
     finally:
         server.stop()
@@ -78,12 +79,7 @@ def test_unreachable_receiver_is_retried(sandbox, sa_token):
     receiver.stop()  # nothing listens on that port any more
     email = members(sandbox, domain="acme.example", kind="user", trait="none")[0]
     request_access(sandbox, sa_token["access_token"], {"email": email, "scope": "read_events", "callback_url": url})
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        failures = [e for e in sandbox.events(kind="callback", limit=50) if "ConnectionError" in e["detail"]]
-        if len(failures) >= 2:
-            break
-        time.sleep(0.05)
+    failures = wait_for_events(sandbox, lambda e: "ConnectionError" in e["detail"], count=2, kind="callback")
     assert len(failures) >= 2 and all(e["status"] is None for e in failures)
 
 
@@ -140,8 +136,9 @@ def test_two_sandboxes_on_one_database_deliver_each_callback_once(tmp_path):
                  for i, e in enumerate(emails)]
         assert request_access(second, tokens["access_token"], {"service_account_authorizations": batch}).ok
         receiver.wait_for(30)
-        time.sleep(0.5)
         # Both share the database, so the log holds every attempt of either.
+        attempts = wait_for_events(first, count=30, kind="callback")
+        time.sleep(0.5)
         attempts = first.events(kind="callback", limit=100)
     finally:
         first.stop()

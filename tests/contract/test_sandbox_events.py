@@ -2,7 +2,7 @@
 
 import json
 
-from tests.contract.sandbox_support import bearer, http, members, request_access, token_request
+from tests.contract.sandbox_support import bearer, http, members, request_access, token_request, wait_for_events
 
 
 def test_requests_are_logged_with_status_timing_and_client(sandbox, sa_token):
@@ -19,7 +19,7 @@ def test_callbacks_are_logged_without_secrets(sandbox, sa_token, callback_receiv
     request_access(sandbox, sa_token["access_token"], {"email": email, "scope": "read_events",
                                                        "callback_url": callback_receiver.callback_url("ev")})
     body = json.loads(callback_receiver.wait_for(1)[0]["raw"])
-    event = next(e for e in sandbox.events(kind="callback", limit=5) if "tokev" not in e["path"])
+    event = wait_for_events(sandbox, kind="callback", path=callback_receiver.url)[0]
     assert event["status"] == 200 and event["detail"].startswith("code; attempt 1; delivered")
     assert event["path"] == f"{callback_receiver.url}/callbacks/delegated/…"
     log = json.dumps(sandbox.events(limit=200))
