@@ -99,7 +99,7 @@ def test_two_workers_on_postgresql_and_redis_never_double_a_request_or_an_exchan
     app.config["REDIS_URL"] = redis_url
     members = engine.directory(domain="acme.example", limit=1000)
     ids = add_mailboxes(admin.organization, [m["email"] for m in members])
-    env = worker_env(app, live_server, PUMP_WINDOW_SECONDS=1)
+    env = worker_env(app, live_server, PUMP_WINDOW_SECONDS=1, CRONOFY_READ_TIMEOUT=10)
     since = latest_event_id(engine)
     workers = [spawn_worker(env, tmp_path / f"worker{n}.log") for n in (1, 2)]
     try:
