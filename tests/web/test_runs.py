@@ -453,3 +453,13 @@ def test_list_buttons_with_nothing_ticked_go_back_to_the_list(client, admin, con
     response = client.post(url, data={"action": "authorize"})
     assert response.location.endswith(f"/orgs/{admin.organization_id}/mailboxes")
     assert client.post(url, data={"action": "explode"}).status_code == 400
+
+
+def test_mailbox_page_shows_the_guidance_of_its_last_failure(client, admin, connection):
+    mailbox = add_mailboxes(admin.organization, 1)[0]
+    mailbox.status, mailbox.last_error_key = "failed", "outside_access_policy"
+    mailbox.last_error_description, mailbox.connection_id = "outside the policy of acme.example", connection.id
+    db.session.commit()
+    page = client.get(f"/orgs/{admin.organization_id}/mailboxes/{mailbox.id}").get_data(as_text=True)
+    assert 'data-testid="failure-guidance"' in page and "policy keeps this mailbox out" in page
+    assert 'href="/checklists/google#google_restrict_ou"' in page
