@@ -1,0 +1,176 @@
+"""Importing mailboxes: upload or paste a list, review the stored preview, commit it or discard it."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from blueprints.errors import render_error
+from blueprints.mailboxes import bp
+from blueprints.mailboxes.import_forms import ImportCommitForm, ImportDiscardForm, ImportUploadForm
+from extensions import db
+from models.connection import Connection
+from models.mailbox_import import ROW_OUTCOMES, MailboxImport
+from services import connections, mailbox_directory, mailbox_import
+from services.mailbox_import import ImportFileError, ImportStateError, format_size, reconcile
+from services.tenancy import organization_or_404, scoped_or_404
+
+OUTCOME_LABELS = {
+    "problem": "Problems", "warning": "Warnings", "add": "To add", "update": "To update",
+    "present": "Already present", "leaver": "Leavers",
+}
+
+
+@bp.route("/orgs/<int:org_id>/mailboxes/import", methods=["GET", "POST"])
+@login_required
+def import_list(org_id: int):
+    organization = organization_or_404(org_id)
+    form = ImportUploadForm()
+    form.connection_id.choices = [(0, "No connection (decide later)")] + [
+        (c.id, c.label) for c in connections.list_for(organization) if c.status != "revoked"
+    ]
+    error = None
+    if form.validate_on_submit():
+        data, source, filename = _submitted_list(form)
+        try:
+            preview = mailbox_import.create_preview(
+                organization, data, source=source, filename=filename, mode=form.mode.data, actor=current_user,
+                connection=_connection(organization, form.connection_id.data),
+            )
+        except ImportFileError as exc:
+            db.session.rollback()
+            error = str(exc)
+        else:
+            db.session.commit()
+            return redirect(url_for(".import_preview", org_id=org_id, import_id=preview.id))
+    return _render_form(organization, form, error), 400 if form.is_submitted() else 200
+
+
+def _submitted_list(form: ImportUploadForm) -> tuple[bytes, str, str | None]:
+    """Return (bytes, source, filename) of the uploaded file or the pasted text."""
+    if form.has_file():
+        return form.file.data.read(), "csv", form.file.data.filename
+    return form.pasted.data.encode("utf-8"), "paste", None
+
+
+def _connection(organization, connection_id: int) -> Connection | None:
+    return scoped_or_404(Connection, connection_id, organization) if connection_id else None
+
+
+def _render_form(organization, form: ImportUploadForm, error: str | None) -> str:
+    max_bytes, max_rows = mailbox_import.import_limits()
+    return render_template(
+        "mailboxes/import.html", organization=organization, form=form, error=error,
+        max_size=format_size(max_bytes), max_rows=max_rows,
+        recent=mailbox_import.recent_imports(organization),
+    )
+
+
+@bp.get("/orgs/<int:org_id>/mailboxes/imports/<int:import_id>")
+@login_required
+def import_preview(org_id: int, import_id: int):
+    organization = organization_or_404(org_id)
+    preview = scoped_or_404(MailboxImport, import_id, organization)
+    if mailbox_import.expire_if_stale(preview):
+        db.session.commit()
+    show = request.args.get("show") or _default_tab(preview)
+    if show not in ROW_OUTCOMES:
+        abort(404)
+    rows, pages, page = mailbox_import.rows_page(preview, show, request.args.get("page", 1, type=int))
+    return render_template(
+        "mailboxes/import_preview.html", organization=organization, preview=preview, show=show,
+        rows=rows, page=page, pages=pages, labels=OUTCOME_LABELS, counts=mailbox_import.counts_of(preview),
+        commit_form=ImportCommitForm(), discard_form=ImportDiscardForm(), commit_label=commit_label(preview),
+        can_remove_leavers=reconcile.can_remove_leavers(preview),
+        max_removal=mailbox_directory.MAX_SYNC_REMOVAL,
+    )
+
+
+def _default_tab(preview: MailboxImport) -> str:
+    counts = mailbox_import.counts_of(preview)
+    return next((outcome for outcome in ("problem", "warning", "add", "update", "leaver") if counts[outcome]), "present")
+
+
+def commit_label(preview: MailboxImport) -> str:
+    """Say on the button what committing does: "Import 9,812 mailboxes; 23 rows with problems will be skipped"."""
+    adds, updates, problems = preview.importable_count, preview.update_count, preview.problem_count
+    parts = []
+    if adds:
+        parts.append(f"Import {adds:,} mailbox{'es' if adds != 1 else ''}")
+    if updates:
+        parts.append(f"{'update' if adds else 'Update'} {updates:,} existing one{'s' if updates != 1 else ''}")
+    label = " and ".join(parts) or "Record this import (nothing to add or update)"
+    if problems:
+        label += f"; {problems:,} row{'s' if problems != 1 else ''} with problems will be skipped"
+    return label
+
+
+@bp.post("/orgs/<int:org_id>/mailboxes/imports/<int:import_id>/commit")
+@login_required
+def import_commit(org_id: int, import_id: int):
+    organization = organization_or_404(org_id)
+    preview = scoped_or_404(MailboxImport, import_id, organization)
+    form = ImportCommitForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        result = mailbox_import.commit_import(preview, actor=current_user)
+    except ImportStateError as exc:
+        db.session.rollback()
+        flash(str(exc), "warning")
+        return redirect(url_for(".import_preview", org_id=org_id, import_id=import_id))
+    db.session.commit()
+    flash(f"Imported {result.added:,} new mailboxes and updated {result.updated:,}. "
+          f"{result.skipped:,} rows with problems were skipped.", "success")
+    if form.remove_leavers.data and preview.mode == "full" and preview.leaver_count:
+        _remove_leavers(preview)
+    return redirect(url_for(".import_preview", org_id=org_id, import_id=import_id))
+
+
+def _remove_leavers(preview: MailboxImport) -> None:
+    try:
+        result = reconcile.remove_leavers(preview, actor=current_user)
+    except (ImportStateError, mailbox_directory.MailboxError) as exc:
+        db.session.rollback()
+        flash(f"The leavers were not removed: {exc}", "danger")
+        return
+    db.session.commit()
+    flash(f"Removed {result.removed:,} leavers ({result.revoked:,} revoked at Cronofy first).", "success")
+    if result.failed:
+        shown = "; ".join(f"{email}: {reason}" for email, reason in result.failed[:5])
+        flash(f"{len(result.failed):,} leavers stay because their revocation failed — {shown}", "warning")
+
+
+@bp.post("/orgs/<int:org_id>/mailboxes/imports/<int:import_id>/discard")
+@login_required
+def import_discard(org_id: int, import_id: int):
+    organization = organization_or_404(org_id)
+    preview = scoped_or_404(MailboxImport, import_id, organization)
+    if not ImportDiscardForm().validate_on_submit():
+        abort(400)
+    try:
+        mailbox_import.discard_import(preview, actor=current_user)
+    except ImportStateError as exc:
+        db.session.rollback()
+        flash(str(exc), "warning")
+        return redirect(url_for(".import_preview", org_id=org_id, import_id=import_id))
+    db.session.commit()
+    flash("The preview was discarded; nothing was imported.", "info")
+    return redirect(url_for(".import_list", org_id=org_id))
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def upload_too_large(exc):
+    """Say what the limits are when an upload exceeds the largest request the console accepts."""
+    max_bytes, max_rows = mailbox_import.import_limits()
+    request_limit = current_app.config.get("MAX_CONTENT_LENGTH") or max_bytes
+    form_limit = current_app.config.get("MAX_FORM_MEMORY_SIZE") or request_limit
+    return render_error(
+        413,
+        message=(
+            f"That is more than the console accepts in one request ({format_size(request_limit)}). "
+            f"An import file may be up to {format_size(max_bytes)} and {max_rows:,} rows; a pasted list up to "
+            f"{format_size(form_limit)}. Split the list into smaller files, or upload a file instead of pasting."
+        ),
+    )
