@@ -17,7 +17,7 @@ from datetime import datetime
 from operator import ge, gt, le, lt
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import joinedload, raiseload
+from sqlalchemy.orm import joinedload
 
 from extensions import db
 from models.mailbox import MAILBOX_KINDS, MAILBOX_STATUSES, Mailbox
@@ -56,7 +56,7 @@ class MailboxFilter:
     @classmethod
     def from_args(cls, args: Mapping) -> MailboxFilter:
         """Parse request arguments (or stored criteria); :raises InvalidFilter: on an unknown value."""
-        flt = cls(
+        return cls(
             status=_choice(args, "status", MAILBOX_STATUSES),
             kind=_choice(args, "kind", MAILBOX_KINDS),
             group=_text(args, "group", 100),
@@ -65,7 +65,6 @@ class MailboxFilter:
             sort=_choice(args, "sort", tuple(SORTS)) or "email",
             direction=_choice(args, "direction", DIRECTIONS) or "asc",
         )
-        return flt
 
     def criteria(self) -> dict:
         """Return the narrowing criteria that are set (no order), e.g. to keep in a selection."""
