@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import build_config
 from extensions import bootstrap, csrf, db, limiter, login_manager, migrate, oauth
 
-BLUEPRINTS = ("health", "auth", "organizations", "support", "onboarding", "runs", "callbacks")
+BLUEPRINTS = ("health", "auth", "organizations", "support", "connections", "onboarding", "mailboxes", "runs", "callbacks")
 
 
 def create_app(overrides: dict | None = None) -> Flask:
