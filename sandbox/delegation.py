@@ -18,7 +18,6 @@ from sandbox.tokens import account_tokens, issue_code
 
 MAX_BATCH = 50  # "a batch of 1 to 50 access requests" (§3.3, Python SDK)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-FIELDS = ("email", "callback_url", "scope", "state")
 
 ERROR_TEXTS = {
     "unable_to_grant_scope": "The service account was unable to grant {scope} for {email}",
