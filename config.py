@@ -74,10 +74,27 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
         raise ConfigurationError("APP_ENV must be development, production or testing.")
     instance = Path(instance_path)
     is_production = env == "production"
+    redis_url = _env("REDIS_URL")
+    database_url = _env("DATABASE_URL", f"sqlite:///{instance / 'console.sqlite'}")
+    return {
+        "APP_ENV": env,
+        "DEBUG": False,
+        "TESTING": env == "testing",
+        **_secret_settings(env, instance),
+        "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        **_upstream_settings(),
+        **_engine_settings(instance),
+        **_web_settings(is_production, redis_url),
+    }
 
+
+def _secret_settings(env: str, instance: Path) -> dict:
+    """SECRET_KEY and TOKEN_ENCRYPTION_KEYS: required in production, generated once in development."""
     secret_key = _env("SECRET_KEY")
     token_keys = _env("TOKEN_ENCRYPTION_KEYS")
-    if is_production:
+    if env == "production":
         missing = [n for n, v in (("SECRET_KEY", secret_key), ("TOKEN_ENCRYPTION_KEYS", token_keys)) if not v]
         if missing:
             raise ConfigurationError(
@@ -88,25 +105,20 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
     elif env == "development":
         secret_key = secret_key or _read_or_create(instance / "secret_key", lambda: secrets.token_urlsafe(48))
         token_keys = token_keys or _read_or_create(instance / "token_keys", lambda: Fernet.generate_key().decode())
+    return {
+        "SECRET_KEY": secret_key,
+        "TOKEN_ENCRYPTION_KEYS": [k.strip() for k in (token_keys or "").split(",") if k.strip()],
+    }
 
-    database_url = _env("DATABASE_URL", f"sqlite:///{instance / 'console.sqlite'}")
-    redis_url = _env("REDIS_URL")
+
+def _upstream_settings() -> dict:
+    """Cronofy (or sandbox) credentials, hosts, timeouts and the application's rate limits."""
     client_id = _env("CRONOFY_CLIENT_ID")
     client_secret = _env("CRONOFY_CLIENT_SECRET")
     if bool(client_id) != bool(client_secret):
         raise ConfigurationError("Set both CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET, or neither (sandbox mode).")
-    sandbox_mode = not client_id
-
     return {
-        "APP_ENV": env,
-        "DEBUG": False,
-        "TESTING": env == "testing",
-        "SECRET_KEY": secret_key,
-        "TOKEN_ENCRYPTION_KEYS": [k.strip() for k in (token_keys or "").split(",") if k.strip()],
-        "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "REDIS_URL": redis_url,
-        "SANDBOX_MODE": sandbox_mode,
+        "SANDBOX_MODE": not client_id,
         "SANDBOX_URL": _env("SANDBOX_URL", DEFAULT_SANDBOX_URL).rstrip("/"),
         "CRONOFY_CLIENT_ID": client_id or _env("SANDBOX_CLIENT_ID", DEFAULT_SANDBOX_CLIENT_ID),
         "CRONOFY_CLIENT_SECRET": client_secret or _env("SANDBOX_CLIENT_SECRET", DEFAULT_SANDBOX_CLIENT_SECRET),
@@ -114,11 +126,15 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
         "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "UPSTREAM_CONNECT_TIMEOUT": _env_float("CRONOFY_CONNECT_TIMEOUT", 5.0),
         "UPSTREAM_READ_TIMEOUT": _env_float("CRONOFY_READ_TIMEOUT", 15.0),
-        "SETUP_LINK_TTL_HOURS": _env_int("SETUP_LINK_TTL_HOURS", 72),
         "RATE_LIMIT_PER_SECOND": _env_int("CRONOFY_RATE_LIMIT_PER_SECOND", 50),
         "RATE_LIMIT_PER_MINUTE": _env_int("CRONOFY_RATE_LIMIT_PER_MINUTE", 500),
         "RATE_BUDGET_SHARE": _env_float("CRONOFY_RATE_BUDGET_SHARE", 0.8),
-        # Bulk engine (jobs/, services/scheduler.py); 0 for MAX_IN_FLIGHT derives it from the budget.
+    }
+
+
+def _engine_settings(instance: Path) -> dict:
+    """The bulk engine (jobs/, services/scheduler.py); 0 for MAX_IN_FLIGHT derives it from the budget."""
+    return {
         "MAX_IN_FLIGHT": _env_int("MAX_IN_FLIGHT", 0),
         "STALE_REQUEST_MINUTES": _env_float("STALE_REQUEST_MINUTES", 30.0),
         "SEND_MAX_TRIES": _env_int("SEND_MAX_TRIES", 5),
@@ -127,6 +143,13 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
         "QUEUE_NAME": _env("QUEUE_NAME", "ecc"),
         "RECOVER_INTERVAL_SECONDS": _env_float("RECOVER_INTERVAL_SECONDS", 30.0),
         "PUMP_WINDOW_SECONDS": _env_float("PUMP_WINDOW_SECONDS", 20.0),
+    }
+
+
+def _web_settings(is_production: bool, redis_url: str | None) -> dict:
+    """Sessions, cookies, throttling, link lifetimes and upload limits."""
+    return {
+        "SETUP_LINK_TTL_HOURS": _env_int("SETUP_LINK_TTL_HOURS", 72),
         "INVITATION_TTL_HOURS": _env_int("INVITATION_TTL_HOURS", 24 * 7),
         "PASSWORD_RESET_TTL_HOURS": _env_int("PASSWORD_RESET_TTL_HOURS", 24),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
