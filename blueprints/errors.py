@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -43,6 +43,9 @@ def handle_http_exception(exc: HTTPException):
     message = None
     if status == 429:
         message = "Too many attempts in a short time. Wait a minute, then try again."
+    elif status == 413:
+        limit_mib = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) / (1024 * 1024)
+        message = f"What you sent is larger than the {limit_mib:g} MiB the console accepts in one request."
     elif exc.description and status in (400, 403, 413) and exc.description != type(exc).description:
         message = exc.description
     return render_error(status, message=message)

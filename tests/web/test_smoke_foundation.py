@@ -33,3 +33,10 @@ def test_unknown_page_renders_product_404(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert b"Not found" in response.data and b"Enterprise Connect Console" in response.data
+
+
+def test_too_large_request_names_the_limit(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    response = client.post("/sign-in", data={"email": "x" * (2 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert "1 MiB" in response.get_data(as_text=True)
