@@ -135,12 +135,12 @@ def test_overview_with_one_admin_points_to_inviting_another(client, login_as, ma
     assert f'href="/orgs/{admin.organization_id}/admins">Invite another admin' in page
 
 
-def test_overview_with_two_admins_stays_informative(client, login_as, make_org_admin):
+def test_overview_with_two_admins_leads_to_the_wizard(client, login_as, make_org_admin):
     admin = login_as(make_org_admin(password=None))
     make_org_admin(admin.organization, password=None)
     page = client.get(f"/orgs/{admin.organization_id}").get_data(as_text=True)
     assert "Connect your organization&#39;s calendars" in page and "Invite another admin" not in page
-    assert "Nothing is connected yet" in page
+    assert f'href="/orgs/{admin.organization_id}/wizard">Connect your calendars' in page
 
 
 def test_overview_tells_admins_when_support_acted_and_why(client, login_as, make_org_admin, make_support_user):
