@@ -49,7 +49,7 @@ def walk_to_the_consent_page(page, console, sandbox, admin):
 def test_admin_connects_through_the_sandbox_and_sees_the_active_connection(
     app, page, console, sandbox_server, make_org_admin
 ):
-    admin = make_org_admin(email="it.admin@acme.example")
+    admin = make_org_admin(email="wizard.walker@acme.example")
     walk_to_the_consent_page(page, console, sandbox_server, admin)
 
     page.locator("#domain").select_option("acme.example")
@@ -62,7 +62,7 @@ def test_admin_connects_through_the_sandbox_and_sees_the_active_connection(
 
 
 def test_admin_who_denies_consent_is_told_what_to_do_next(app, page, console, sandbox_server, make_org_admin):
-    admin = make_org_admin(email="cautious.admin@acme.example")
+    admin = make_org_admin(email="wizard.denier@acme.example")
     walk_to_the_consent_page(page, console, sandbox_server, admin)
 
     page.get_by_role("button", name="Deny").click()
