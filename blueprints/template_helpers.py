@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask
+from flask import Flask, g
 from flask_login import current_user
 
 
@@ -29,7 +29,8 @@ def navigation_context() -> dict:
     organization = None
     if getattr(user, "is_authenticated", False) and not user.is_support:
         organization = user.organization
-    return {"nav_organization": organization}
+    # Set by services.tenancy.organization_or_404 for support staff on an organization's pages.
+    return {"nav_organization": organization, "support_access": g.get("support_access")}
 
 
 def init_app(app: Flask) -> None:

@@ -268,3 +268,14 @@ def test_audit_outside_a_request_records_no_borrowed_reason(app, make_support_us
 
 def test_unknown_organization_gives_404_to_support(support_client):
     assert support_client.get("/support/orgs/999999/access").status_code == 404
+
+
+def test_the_support_banner_shows_on_every_organization_page(client, login_as, make_support_user, make_organization):
+    organization = make_organization(name="Umbrella Corp")
+    login_as(make_support_user())
+    page = client.get(f"/orgs/{organization.id}/connections").get_data(as_text=True)
+    assert "To change anything, first record why" in page
+
+    client.post(f"/support/orgs/{organization.id}/access", data={"reason": "Customer ticket 4411: stuck wizard"})
+    page = client.get(f"/orgs/{organization.id}/connections").get_data(as_text=True)
+    assert "Acting on behalf of Umbrella Corp" in page and "Customer ticket 4411" in page
