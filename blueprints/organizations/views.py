@@ -13,6 +13,7 @@ from extensions import db
 from models.invitation import Invitation
 from models.user import User
 from services import accounts, audit, invitations, organizations, support
+from services.overview import overview_for
 from services.accounts import AccountError
 from services.tenancy import organization_or_404, scoped_or_404
 
@@ -32,7 +33,7 @@ def overview(org_id: int):
     return render_template(
         "organizations/overview.html",
         organization=organization,
-        summary=organizations.summary(organization),
+        overview=overview_for(organization),
         events=audit.recent_for_organization(organization.id, limit=10),
         support_accesses=support.recent_accesses(organization),
     )

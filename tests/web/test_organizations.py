@@ -131,7 +131,7 @@ def test_support_staff_are_not_admins_of_an_organization(client, login_as, make_
 def test_overview_with_one_admin_points_to_inviting_another(client, login_as, make_org_admin):
     admin = login_as(make_org_admin(password=None))
     page = client.get(f"/orgs/{admin.organization_id}").get_data(as_text=True)
-    assert 'data-testid="empty-state"' in page
+    assert 'data-step="connect"' in page
     assert f'href="/orgs/{admin.organization_id}/admins">Invite another admin' in page
 
 
