@@ -23,6 +23,7 @@ ATTEMPT_STATUSES = (
     "authorized",  # tokens stored
     "failed",      # the upstream, the callback or the exchange said no (error_key, error_description)
     "cancelled",   # the run was cancelled before this attempt was sent
+    "revoked",     # (revoke runs) the mailbox's authorization was revoked
 )
 
 

@@ -26,7 +26,7 @@ from services.mailbox_states import can_transition, transition
 from services.rate_budget import RateBudget
 
 LIVE = ("queued", "sending", "requested", "exchanging")
-FINISHED = ("authorized", "failed", "cancelled")
+FINISHED = ("authorized", "revoked", "failed", "cancelled")
 CALLBACK_PATH = "/callbacks/delegated/"
 
 _budgets: dict[tuple, RateBudget] = {}

@@ -19,7 +19,7 @@ from models.connection import Connection
 from models.mailbox import Mailbox
 from models.organization import Organization
 from services import attempts, audit
-from services.mailbox_states import can_transition
+from services.mailbox_states import can_transition, transition
 
 CHUNK = 1000
 AUTHORIZABLE = ("new", "failed", "needs_attention", "revoked")
@@ -238,8 +238,6 @@ def cancel_run(run: AuthorizationRun, *, actor) -> int:
 
 
 def _cancel_attempt(attempt: AuthorizationAttempt, *, actor) -> None:
-    from services.mailbox_states import transition
-
     attempts.end(attempt, "cancelled")
     mailbox = db.session.get(Mailbox, attempt.mailbox_id)
     if mailbox is None or mailbox.status != "queued":

@@ -171,7 +171,7 @@ def _send(run: AuthorizationRun, batch: list[AuthorizationAttempt]) -> None:
     items, refreshed, limited = _items(batch), False, 0
     with _client(run) as client:
         while True:
-            if not _acquire_budget(run.id):
+            if not _acquire_budget():
                 return _release(batch)
             try:
                 token = connections.fresh_access_token(run.connection_id)
@@ -199,7 +199,7 @@ _REAUTH = ("Cronofy no longer accepts the service account's token, even after a 
            "Reconnect the connection, then resume this run.")
 
 
-def _acquire_budget(run_id: int) -> bool:
+def _acquire_budget() -> bool:
     try:
         attempts.budget().acquire(timeout=attempts.BUDGET_WAIT)
     except BudgetTimeoutError:

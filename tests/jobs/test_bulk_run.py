@@ -6,11 +6,20 @@ from collections import Counter
 
 from sqlalchemy import select
 
+import jobs
 from extensions import db
 from models.authorization import AuthorizationAttempt, AuthorizationRun, CallbackReceipt
 from models.mailbox import Mailbox, MailboxEvent
 from services import runs
-from tests.jobs.conftest import add_mailboxes, directory_emails, events_since, latest_event_id, start, wait_status
+from tests.jobs.conftest import (
+    add_mailboxes,
+    directory_emails,
+    events_since,
+    latest_event_id,
+    start,
+    wait_for,
+    wait_status,
+)
 
 TRAIT_KEYS = {"outside_policy": "outside_access_policy", "suspended": "mailbox_suspended",
               "unlicensed": "license_missing", "free_busy_only": "unable_to_grant_scope"}
@@ -47,6 +56,9 @@ def test_batches_hold_at_most_fifty_and_each_code_is_exchanged_once(admin, conne
     run_id = start(admin, connection)
     wait_status(run_id, "completed", timeout=60)
 
+    wait_for(lambda: db.session.scalar(select(db.func.count(CallbackReceipt.id))
+                                       .where(CallbackReceipt.processed_at.is_(None))) == 0,
+             message="every callback to be settled")
     receipts = db.session.scalars(select(CallbackReceipt)).all()
     # A callback the sandbox delivers twice (say, after a slow answer) is stored twice but acted on once.
     assert len({r.attempt_id for r in receipts if r.outcome != "duplicate"}) == 60
@@ -73,3 +85,20 @@ def test_the_timeline_shows_each_step_with_the_attempts_state(admin, connection,
     assert [e.state for e in events[1:]] == [attempt.state, attempt.state]
     assert db.session.get(AuthorizationRun, run_id).finished_at is not None
 
+
+
+def test_a_revoke_run_revokes_each_selected_mailbox_through_the_worker(admin, connection, worker, engine):
+    emails = directory_emails(engine, trait="none")[:3]
+    ids = add_mailboxes(admin.organization, emails)
+    wait_status(start(admin, connection), "completed")
+    run = runs.start_revoke_run(admin.organization, connection=connection, actor=admin, source="test",
+                                mailbox_ids_select=select(Mailbox.id).where(Mailbox.id.in_(ids[:2])))
+    db.session.commit()
+    since = latest_event_id(engine)
+    jobs.enqueue_pump(run.id)
+    wait_status(run.id, "completed")
+    db.session.expire_all()
+    assert [db.session.get(Mailbox, i).status for i in ids] == ["revoked", "revoked", "authorized"]
+    assert db.session.get(Mailbox, ids[0]).refresh_token_encrypted is None
+    assert len(events_since(engine, since, path="/oauth/token/revoke")) == 2
+    assert runs.run_progress(db.session.get(AuthorizationRun, run.id)).counts["revoked"] == 2
