@@ -151,6 +151,7 @@ def _web_settings(is_production: bool, redis_url: str | None) -> dict:
     return {
         "SETUP_LINK_TTL_HOURS": _env_int("SETUP_LINK_TTL_HOURS", 72),
         "SUPPORT_ACCESS_MINUTES": _env_int("SUPPORT_ACCESS_MINUTES", 60),
+        "CONSENT_STATE_TTL_MINUTES": _env_int("CONSENT_STATE_TTL_MINUTES", 30),
         "INVITATION_TTL_HOURS": _env_int("INVITATION_TTL_HOURS", 24 * 7),
         "PASSWORD_RESET_TTL_HOURS": _env_int("PASSWORD_RESET_TTL_HOURS", 24),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
