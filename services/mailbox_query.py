@@ -3,7 +3,9 @@
 Every query here stays on an index at 100,000 mailboxes: the filters match the composite indexes
 of `models.mailbox` (organization, status|kind|group|connection, email), the sorts follow an index
 ((organization, email), (organization, status, email), (organization, name, id), (organization,
-updated_at, id)), pages are keyset pages (never OFFSET), and the summary bar is one grouped count.
+updated_at, id)), pages are keyset pages (never OFFSET), and the summary bar is one grouped query:
+over trigger-kept tallies for the whole organization, over covering indexes within a filter. Free
+text (a substring of the email or name) is the one criterion that reads every row of the organization.
 """
 
 from __future__ import annotations
@@ -11,22 +13,29 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from operator import ge, gt, le, lt
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, delete, func, insert, or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
 from extensions import db
 from models.mailbox import MAILBOX_KINDS, MAILBOX_STATUSES, Mailbox
+from models.mailbox_tally import MailboxStatusTally
 from models.organization import Organization
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_QUERY_LENGTH = 200
 MAX_GROUPS = 500
+# Fold an organization's tally rows into one per status once there are more than this many.
+FOLD_TALLIES_AT = 200
 SORTS = {
     "email": (Mailbox.email,),
     "name": (Mailbox.name,),
@@ -221,15 +230,52 @@ def _cursor(marker: str, flt: MailboxFilter, rows: list[Mailbox]) -> str | None:
 
 
 def status_counts(organization: Organization, flt: MailboxFilter) -> dict[str, int]:
-    """Return {status: count} of mailboxes matching flt whatever their status: one grouped query."""
-    query = (
-        select(Mailbox.status, func.count())
-        .where(*_conditions(organization, flt.without_status()))
-        .group_by(Mailbox.status)
-    )
+    """Return {status: count} of mailboxes matching flt whatever their status: one grouped query.
+
+    Narrowed by kind, group or connection, the count is an index-only scan of the matching entries
+    (the (organization, kind|group|connection, status) indexes); for the whole organization it is a
+    sum over the trigger-kept tallies (models/mailbox_tally.py), whatever the number of mailboxes.
+    """
+    criteria = flt.without_status()
+    if criteria.is_narrowed:
+        query = select(Mailbox.status, func.count()).where(*_conditions(organization, criteria))
+        rows = db.session.execute(query.group_by(Mailbox.status)).all()
+    else:
+        rows = _tallies(organization)
     counts = dict.fromkeys(MAILBOX_STATUSES, 0)
-    counts.update({status: count for status, count in db.session.execute(query)})
+    counts.update({status: int(count) for status, count in rows if status in counts})
     return counts
+
+
+def _tallies(organization: Organization) -> list:
+    query = (
+        select(MailboxStatusTally.status, func.sum(MailboxStatusTally.delta), func.count())
+        .where(MailboxStatusTally.organization_id == organization.id)
+        .group_by(MailboxStatusTally.status)
+    )
+    rows = db.session.execute(query).all()
+    if sum(pieces for _, _, pieces in rows) > FOLD_TALLIES_AT:
+        fold_tallies(organization.id)
+    return [(status, total) for status, total, _ in rows]
+
+
+def fold_tallies(organization_id: int) -> None:
+    """Replace an organization's tally rows by one per status, in a transaction of its own.
+
+    Skipped when the database is busy (SQLite's single writer): the sums stay right, only longer.
+    """
+    table = MailboxStatusTally.__table__
+    try:
+        with db.engine.begin() as conn:
+            gone = delete(table).where(table.c.organization_id == organization_id)
+            totals: dict[str, int] = {}
+            for status, delta in conn.execute(gone.returning(table.c.status, table.c.delta)):
+                totals[status] = totals.get(status, 0) + delta
+            rows = [{"organization_id": organization_id, "status": s, "delta": d} for s, d in totals.items() if d]
+            if rows:
+                conn.execute(insert(table), rows)
+    except OperationalError:
+        log.info("Tallies of organization %s not folded: the database is busy", organization_id)
 
 
 def matching_count(counts: dict[str, int], flt: MailboxFilter) -> int:

@@ -140,9 +140,11 @@ def test_a_page_of_fifty_costs_a_small_constant_number_of_queries(app, client, a
     org = admin.organization
     connection = make_connection(org)
     seed_mailboxes(org, 3, connection_id=connection.id)
+    client.get(url(admin))  # the first request also opens the connection
     small = count_statements(app, lambda: client.get(url(admin)))
     seed_mailboxes(org, 200, start=100, connection_id=connection.id, group_name="Sales", status="failed",
                    last_error_description="Mailbox is outside the policy")
+    client.get(url(admin))  # folds the 200 new tally rows once (two statements), as after any big import
     statements = count_statements(app, lambda: client.get(url(admin)))
     assert statements == small
     assert statements <= 12
@@ -261,3 +263,32 @@ def test_the_bulk_bar_sends_a_selection_to_the_authorize_and_revoke_pages(client
     selection_id = db.session.scalar(select(MailboxSelection.id))
     response = client.post(f"/orgs/{org.id}/runs/from-list", data={"action": "authorize", "selection_id": selection_id})
     assert response.headers["Location"].endswith(f"/runs/new?selection={selection_id}")
+
+
+def direct_counts(organization) -> dict[str, int]:
+    rows = db.session.execute(select(Mailbox.status, db.func.count()).where(Mailbox.organization_id == organization.id)
+                              .group_by(Mailbox.status))
+    return {status: count for status, count in rows}
+
+
+def test_the_organization_wide_counts_follow_every_insert_change_and_removal(app, admin, make_organization):
+    from models.mailbox_tally import MailboxStatusTally
+    from services import mailbox_directory
+    from services.mailbox_states import transition
+
+    org, other = admin.organization, make_organization()
+    seed_mailboxes(org, 250, status="new")
+    seed_mailboxes(other, 5, status="failed")
+    boxes = db.session.scalars(select(Mailbox).where(Mailbox.organization_id == org.id).limit(30)).all()
+    for mailbox in boxes[:10]:
+        transition(mailbox, "queued", kind="queued")
+    db.session.execute(db.update(Mailbox).where(Mailbox.id.in_([m.id for m in boxes[10:20]])).values(status="failed"))
+    mailbox_directory.remove_mailboxes(org, [m.id for m in boxes[20:30]], actor=admin)
+    db.session.commit()
+    counts = mailbox_query.status_counts(org, MailboxFilter())
+    assert {k: v for k, v in counts.items() if v} == direct_counts(org) == {"new": 220, "queued": 10, "failed": 10}
+    # Reading folded the 250+ rows into one per status; the counts stay the same.
+    assert db.session.scalar(select(db.func.count(MailboxStatusTally.id))
+                             .where(MailboxStatusTally.organization_id == org.id)) == 3
+    assert mailbox_query.status_counts(org, MailboxFilter(status="failed")) == counts
+    assert mailbox_query.status_counts(other, MailboxFilter())["failed"] == 5
