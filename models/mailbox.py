@@ -33,6 +33,13 @@ class Mailbox(TimestampMixin, db.Model):
         Index("ix_mailboxes_org_kind_email", "organization_id", "kind", "email"),
         Index("ix_mailboxes_org_group_email", "organization_id", "group_name", "email"),
         Index("ix_mailboxes_org_connection_email", "organization_id", "connection_id", "email"),
+        # The list also sorts by name and by last update, index-ordered like the email sorts above.
+        Index("ix_mailboxes_org_name", "organization_id", "name", "id"),
+        Index("ix_mailboxes_org_updated", "organization_id", "updated_at", "id"),
+        # The summary bar counts per status within the other filters: index-only scans of the matches.
+        Index("ix_mailboxes_org_kind_status", "organization_id", "kind", "status"),
+        Index("ix_mailboxes_org_group_status", "organization_id", "group_name", "status"),
+        Index("ix_mailboxes_org_connection_status", "organization_id", "connection_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

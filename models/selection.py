@@ -9,20 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
 from models.base import utcnow
-from models.mailbox import Mailbox
 
 SELECTION_MODES = ("ids", "filter")
-
-# Indexes of the mailbox list (services/mailbox_query.py), beside those of models.mailbox. The list sorts
-# by name and by last update too: these keep those sorts index-ordered at 100,000 mailboxes, as the
-# status/kind/group/connection indexes do for email.
-Index("ix_mailboxes_org_name", Mailbox.organization_id, Mailbox.name, Mailbox.id)
-Index("ix_mailboxes_org_updated", Mailbox.organization_id, Mailbox.updated_at, Mailbox.id)
-# The summary bar counts per status within the other filters; these make each such count an index-only
-# scan of the matching entries instead of a table lookup per mailbox.
-Index("ix_mailboxes_org_kind_status", Mailbox.organization_id, Mailbox.kind, Mailbox.status)
-Index("ix_mailboxes_org_group_status", Mailbox.organization_id, Mailbox.group_name, Mailbox.status)
-Index("ix_mailboxes_org_connection_status", Mailbox.organization_id, Mailbox.connection_id, Mailbox.status)
 
 
 class MailboxSelection(db.Model):

@@ -20,7 +20,7 @@ from models.base import utcnow
 from models.connection import Connection
 from models.organization import Organization
 from services import audit, leases, upstream
-from services.crypto import cipher_for
+from services.crypto import TokenDecryptionError, cipher_for
 from services.cronofy import CronofyError, InvalidGrantError, TokenSet, UnavailableError, UserInfo
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def fresh_access_token(connection_id: int) -> str:
         connection = db.session.get(Connection, connection_id, populate_existing=True)
         _require_usable(connection)
         if _token_is_fresh(connection):
-            return cipher_for(current_app.config).decrypt(connection.access_token_encrypted)
+            return _decrypt(connection.access_token_encrypted)
         if leases.try_acquire(Connection, connection_id, "refresh_lease_until", REFRESH_LEASE_SECONDS):
             db.session.commit()
             return _refresh_holding_lease(connection_id)
@@ -204,9 +204,8 @@ def _require_usable(connection: Connection | None) -> None:
 
 def _refresh_holding_lease(connection_id: int) -> str:
     connection = db.session.get(Connection, connection_id, populate_existing=True)
-    cipher = cipher_for(current_app.config)
     try:
-        refresh_token = cipher.decrypt(connection.refresh_token_encrypted or "")
+        refresh_token = _decrypt(connection.refresh_token_encrypted or "")
         tokens = upstream.client_for(connection.data_center).refresh_access_token(refresh_token)
     except InvalidGrantError as exc:
         mark_needs_reauth(connection, exc)
@@ -221,10 +220,25 @@ def _refresh_holding_lease(connection_id: int) -> str:
         leases.release(Connection, connection_id, "refresh_lease_until")
         db.session.commit()
         raise ConnectionActionError(f"Could not refresh the connection's token: {_describe(exc)}") from exc
+    except ConnectionActionError:
+        leases.release(Connection, connection_id, "refresh_lease_until")
+        db.session.commit()
+        raise
     _store_tokens(connection, tokens)
     connection.refresh_lease_until = None
     db.session.commit()
     return tokens.access_token
+
+
+def _decrypt(ciphertext: str) -> str:
+    """Decrypt a stored token; :raises ConnectionActionError: when no configured key opens it."""
+    try:
+        return cipher_for(current_app.config).decrypt(ciphertext)
+    except TokenDecryptionError as exc:
+        raise ConnectionActionError(
+            "The stored token cannot be decrypted: TOKEN_ENCRYPTION_KEYS lacks the key it was encrypted with. "
+            "Put the previous key back (after the new one) and run `flask keys rotate`."
+        ) from exc
 
 
 def _describe(exc: CronofyError) -> str:

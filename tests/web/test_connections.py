@@ -168,3 +168,15 @@ def test_connection_list_empty_state_points_to_the_wizard(make_org_admin, client
     admin = login_as(make_org_admin())
     body = client.get(f"/orgs/{admin.organization_id}/connections").get_data(as_text=True)
     assert "No connections yet" in body and "Start the connection wizard" in body
+
+
+def test_a_token_no_key_opens_gives_a_clear_error_and_frees_the_lease(app, use_sandbox, make_org_admin):
+    from cryptography.fernet import Fernet
+
+    admin = make_org_admin()
+    outcome, _ = connect(admin.organization, use_sandbox)
+    expire(outcome.connection)
+    app.config["TOKEN_ENCRYPTION_KEYS"] = [Fernet.generate_key().decode()]
+    with pytest.raises(connections.ConnectionActionError, match="flask keys rotate"):
+        connections.fresh_access_token(outcome.connection.id)
+    assert db.session.get(Connection, outcome.connection.id, populate_existing=True).refresh_lease_until is None
