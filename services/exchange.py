@@ -12,7 +12,7 @@ import random
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, select, update
 
 from extensions import db
 from models.authorization import AuthorizationAttempt, CallbackReceipt
@@ -49,11 +49,20 @@ def process_receipt(receipt_id: int) -> float | None:
     if not _claim(attempt):
         if attempt.status == "exchanging":
             return RECHECK_SECONDS  # another worker holds the code's exchange: look again once it is done
-        return _settle(receipt, "duplicate" if attempt.status in ("exchanging", "authorized") else "superseded")
+        return _settle(receipt, "duplicate" if _answered_before(receipt) else "superseded")
     db.session.commit()
     if receipt.code_encrypted is None:
         return _record_refusal(receipt, attempt)
     return _exchange(receipt, attempt)
+
+
+def _answered_before(receipt: CallbackReceipt) -> bool:
+    """Tell whether another callback of the same attempt was already acted on (so this one repeats it)."""
+    return db.session.scalar(
+        select(func.count(CallbackReceipt.id)).where(
+            CallbackReceipt.attempt_id == receipt.attempt_id, CallbackReceipt.id != receipt.id,
+            CallbackReceipt.outcome.in_(("authorized", "failed")))
+    ) > 0
 
 
 def _claim(attempt: AuthorizationAttempt) -> bool:
