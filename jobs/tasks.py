@@ -54,6 +54,8 @@ def exchange_callback(receipt_id: int) -> None:
     delay = exchange.process_receipt(receipt_id)
     if delay is not None:
         exchange_callback.schedule((receipt_id,), delay=delay, priority=PRIORITY_EXCHANGE)
+    elif (run_id := exchange.run_requesting_again(receipt_id)) is not None:
+        pump_run(run_id)
 
 
 @huey.task(priority=PRIORITY_EXCHANGE, name="recover")

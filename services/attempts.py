@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
@@ -153,6 +153,34 @@ def fail(attempt: AuthorizationAttempt, error_key: str, description: str, *, sum
                    details={"attempt_id": attempt.id, "run_id": attempt.run_id})
     elif mailbox is not None and mailbox.status == "failed":
         mailbox.last_error_key, mailbox.last_error_description = error_key, description
+
+
+def request_again(attempt: AuthorizationAttempt, *, summary: str) -> bool:
+    """Give a failed attempt's mailbox one fresh attempt in the same run, sent in the current wave.
+
+    Once per mailbox and run, and only while the run goes on; return whether a new attempt was made.
+    """
+    run = attempt.run
+    if run is None or run.action != "authorize" or run.status not in ("running", "awaiting_confirmation", "paused"):
+        return False
+    already = db.session.scalar(select(func.count(AuthorizationAttempt.id)).where(
+        AuthorizationAttempt.run_id == run.id, AuthorizationAttempt.mailbox_id == attempt.mailbox_id,
+        AuthorizationAttempt.is_retried.is_(True)))
+    mailbox = db.session.get(Mailbox, attempt.mailbox_id)
+    if already or mailbox is None:
+        return False
+    db.session.flush()
+    if not insert_attempts(run, [(mailbox.id, mailbox.status)], 0):
+        return False
+    attempt.is_retried = True
+    db.session.execute(
+        update(AuthorizationAttempt)
+        .where(AuthorizationAttempt.run_id == run.id, AuthorizationAttempt.mailbox_id == mailbox.id,
+               AuthorizationAttempt.status == "queued")
+        .values(wave=run.current_wave).execution_options(synchronize_session=False)
+    )
+    queue_mailboxes(run.organization_id, [(mailbox.id, mailbox.status)], actor=None, summary=summary)
+    return True
 
 
 def claim(attempt_id: int, from_statuses: Sequence[str], to_status: str, *, seconds: float) -> bool:

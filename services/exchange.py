@@ -2,8 +2,9 @@
 
 The attempt is claimed with a conditional UPDATE (requested → exchanging; sending or queued →
 exchanging when the callback overtook our record of the 202), so a code is exchanged by one worker
-only. A claim left by a worker that died expires; the code is then tried again, and if the dead
-worker had used it the upstream says invalid_grant, which fails the mailbox with a retryable reason.
+only. A claim left by a worker that died expires; the code is then tried again. If the dead worker had
+used it (or an exchange that timed out had in fact succeeded), the upstream says invalid_grant and
+the tokens are out of reach: the mailbox is then requested again once, automatically, in the same run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from services.mailbox_states import can_transition, transition
 from services.rate_budget import BudgetTimeoutError
 
 RECHECK_SECONDS = 2.0
+REQUESTED_AGAIN = ("Requested again automatically: an earlier exchange of this mailbox's code was cut short "
+                   "(a worker stopped or Cronofy answered too late), so its tokens never arrived.")
 CLAIMABLE = ("queued", "sending", "requested")
 EXPIRED_CODE = ("Cronofy refused the one-time code: it had expired or was already used before it could be "
                 "exchanged (codes live 10 minutes). Retry this mailbox.")
@@ -46,6 +49,8 @@ def process_receipt(receipt_id: int) -> float | None:
     attempt = db.session.get(AuthorizationAttempt, receipt.attempt_id) if receipt.attempt_id else None
     if attempt is None:
         return _settle(receipt, "unknown")
+    # Taking over an expired exchange claim means a worker died holding this code.
+    taken_over = attempt.status == "exchanging"
     if not _claim(attempt):
         if attempt.status == "exchanging":
             return RECHECK_SECONDS  # another worker holds the code's exchange: look again once it is done
@@ -53,7 +58,15 @@ def process_receipt(receipt_id: int) -> float | None:
     db.session.commit()
     if receipt.code_encrypted is None:
         return _record_refusal(receipt, attempt)
-    return _exchange(receipt, attempt)
+    return _exchange(receipt, attempt, code_may_be_used=taken_over or bool((receipt.details or {}).get("tries")))
+
+
+def run_requesting_again(receipt_id: int) -> int | None:
+    """Return the run whose pump must send a mailbox again after this receipt, if any."""
+    receipt = db.session.get(CallbackReceipt, receipt_id)
+    if receipt is None or receipt.outcome != "requested_again" or receipt.attempt_id is None:
+        return None
+    return db.session.scalar(select(AuthorizationAttempt.run_id).where(AuthorizationAttempt.id == receipt.attempt_id))
 
 
 def _answered_before(receipt: CallbackReceipt) -> bool:
@@ -102,7 +115,7 @@ def _record_refusal(receipt: CallbackReceipt, attempt: AuthorizationAttempt) -> 
     return _settle(receipt, "failed")
 
 
-def _exchange(receipt: CallbackReceipt, attempt: AuthorizationAttempt) -> float | None:
+def _exchange(receipt: CallbackReceipt, attempt: AuthorizationAttempt, *, code_may_be_used: bool) -> float | None:
     try:
         attempts.budget().acquire(timeout=attempts.BUDGET_WAIT)
     except BudgetTimeoutError as exc:
@@ -113,6 +126,8 @@ def _exchange(receipt: CallbackReceipt, attempt: AuthorizationAttempt) -> float 
         tokens = _client(attempt).exchange_code(code, redirect_uri=attempt.callback_url)
     except InvalidGrantError:
         attempts.fail(attempt, "code_expired", EXPIRED_CODE)
+        if code_may_be_used and attempts.request_again(attempt, summary=REQUESTED_AGAIN):
+            return _settle(receipt, "requested_again")
         return _settle(receipt, "failed")
     except RateLimitedError as exc:
         _release(attempt)
