@@ -43,7 +43,7 @@ def test_select_everything_start_a_run_and_watch_it_finish(live_server, page, en
     page.on("request", lambda request: progress_fetches.append(request.url) if request.url.endswith("/progress")
             else None)
     sign_in(page, live_server, admin)
-    page.get_by_role("link", name="Mailboxes").click()
+    page.get_by_role("link", name="Mailboxes", exact=True).click()
     page.get_by_role("button", name=re.compile(r"Select all .* matching this filter")).click()
     expect(page.get_by_test_id("selection-banner")).to_contain_text(f"All {total} mailboxes")
     page.get_by_role("button", name="Authorize…").click()
