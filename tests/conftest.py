@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -24,6 +28,8 @@ from extensions import db  # noqa: E402
 from tests import factories  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+_TEST_QUEUE_DIR = Path(tempfile.mkdtemp(prefix="ecc-test-queue-"))
+atexit.register(shutil.rmtree, _TEST_QUEUE_DIR, ignore_errors=True)
 ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgresql", "postgres:"))
 
 
@@ -68,6 +74,9 @@ def database_url(tmp_path_factory) -> str:
 
 def _base_config(url: str) -> dict:
     return {
+        # Tasks enqueued by tests go to a queue of their own, never to the developer's instance folder.
+        "QUEUE_PATH": str(_TEST_QUEUE_DIR / "queue.sqlite"),
+        "QUEUE_NAME": "ecc-test-" + secrets.token_hex(6),
         "APP_ENV": "testing",
         "TESTING": True,
         "SECRET_KEY": "test-secret-" + secrets.token_hex(8),
