@@ -138,6 +138,7 @@ def _engine_settings(instance: Path) -> dict:
         "MAX_IN_FLIGHT": _env_int("MAX_IN_FLIGHT", 0),
         "STALE_REQUEST_MINUTES": _env_float("STALE_REQUEST_MINUTES", 30.0),
         "SEND_MAX_TRIES": _env_int("SEND_MAX_TRIES", 5),
+        "SEND_RETRY_BASE_SECONDS": _env_float("SEND_RETRY_BASE_SECONDS", 1.0),
         "WORKER_THREADS": _env_int("WORKER_THREADS", 8),
         "QUEUE_PATH": _env("QUEUE_PATH", str(instance / "queue.sqlite")),
         "QUEUE_NAME": _env("QUEUE_NAME", "ecc"),

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from extensions import db
 from jobs.queue import PRIORITY_EXCHANGE, PRIORITY_PUMP, huey
 from services import exchange, recovery, scheduler
+from services.mailbox_import.commit import expire_stale_previews
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None
@@ -63,10 +64,15 @@ def exchange_callback(receipt_id: int) -> None:
 def recover() -> None:
     """Pick up what crashed or vanished: stalled pumps, unexchanged callbacks, stale requests."""
     found = recovery.recover()
+    # Housekeeping on the same timer: abandoned import previews expire after a day.
+    expired_previews = expire_stale_previews()
+    db.session.commit()
     for run_id in found.run_ids:
         pump_run(run_id)
     for receipt_id in found.receipt_ids:
         exchange_callback(receipt_id)
+    if expired_previews:
+        log.info("Recovery: %d abandoned import previews expired", expired_previews)
     if found.run_ids or found.receipt_ids or found.stale:
         log.info("Recovery: %d runs, %d callbacks re-enqueued; %d stale requests failed",
                  len(found.run_ids), len(found.receipt_ids), found.stale)
