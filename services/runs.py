@@ -19,21 +19,12 @@ from models.connection import Connection
 from models.mailbox import Mailbox
 from models.organization import Organization
 from services import attempts, audit
+from services.onboarding.catalog import expand_scope
 from services.mailbox_states import can_transition, transition
 
 CHUNK = 1000
 AUTHORIZABLE = ("new", "failed", "needs_attention", "revoked")
 REVOCABLE = ("authorized", "needs_attention")
-# Cronofy's aggregate delegated scopes and the granular scopes each stands for (§3.1, §3.4).
-_READ = {"read_account", "list_calendars", "read_events", "read_free_busy"}
-_WRITE = {"read_account", "create_event", "delete_event"}
-AGGREGATES = {
-    "read_only": _READ,
-    "write_only": _WRITE,
-    "read_write": _READ | _WRITE,
-    "free_busy": {"read_account", "read_free_busy"},
-    "free_busy_write": {"read_account", "read_free_busy", "create_event", "delete_event"},
-}
 
 
 class RunError(ValueError):
@@ -60,14 +51,6 @@ class RunProgress:
     def percent(self) -> int:
         """Return the done fraction as a whole percentage."""
         return int(self.fraction * 100)
-
-
-def expand_scope(scope: str | None) -> set[str]:
-    """Return the granular scopes a delegated scope string stands for."""
-    granted: set[str] = set()
-    for word in (scope or "").split():
-        granted |= AGGREGATES.get(word, {word})
-    return granted
 
 
 def _check_scope(connection: Connection, scope: str) -> str:

@@ -9,7 +9,7 @@ from wtforms import HiddenField, IntegerField, RadioField, SubmitField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from models.connection import Connection
-from services import runs
+from services.onboarding.catalog import expand_scope
 from services.onboarding import catalog
 
 FREE_BUSY = "free_busy"
@@ -35,7 +35,7 @@ def scope_choices(connection: Connection) -> list[ScopeChoice]:
                     for word in levels if word != FREE_BUSY]
     # Free/busy only (§3.4) whenever the connection's delegated scope covers it, so that mailboxes shared
     # as free/busy only can be authorized after an `unable_to_grant_scope` failure.
-    if granted != [FREE_BUSY] and runs.expand_scope(FREE_BUSY) <= runs.expand_scope(" ".join(granted)):
+    if granted != [FREE_BUSY] and expand_scope(FREE_BUSY) <= expand_scope(" ".join(granted)):
         choices.append(ScopeChoice(FREE_BUSY, "Free/busy only", catalog.describe(FREE_BUSY)))
     return [choice for choice in choices if choice.value]
 

@@ -160,6 +160,26 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# Cronofy's aggregate delegated scopes and the granular scopes each stands for (§3.1, §3.4).
+_READ = {"read_account", "list_calendars", "read_events", "read_free_busy"}
+_WRITE = {"read_account", "create_event", "delete_event"}
+AGGREGATES = {
+    "read_only": _READ,
+    "write_only": _WRITE,
+    "read_write": _READ | _WRITE,
+    "free_busy": {"read_account", "read_free_busy"},
+    "free_busy_write": {"read_account", "read_free_busy", "create_event", "delete_event"},
+}
+
+
+def expand_scope(scope: str | None) -> set[str]:
+    """Return the granular scopes a delegated scope string stands for."""
+    granted: set[str] = set()
+    for word in (scope or "").split():
+        granted |= AGGREGATES.get(word, {word})
+    return granted
+
+
 def split(value: str | Iterable[str] | None) -> list[str]:
     """Return the words of a space-separated string (or of an iterable of strings)."""
     if value is None:
