@@ -9,11 +9,14 @@ the tokens are out of reach: the mailbox is then requested again once, automatic
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from extensions import db
 from models.authorization import AuthorizationAttempt, CallbackReceipt
@@ -33,7 +36,10 @@ from services.cronofy import (
 from services.mailbox_states import can_transition, transition
 from services.rate_budget import BudgetTimeoutError
 
+log = logging.getLogger(__name__)
+
 RECHECK_SECONDS = 2.0
+KEEP_RETRY_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 REQUESTED_AGAIN = ("Requested again automatically: an earlier exchange of this mailbox's code was cut short "
                    "(a worker stopped or Cronofy answered too late), so its tokens never arrived.")
 CLAIMABLE = ("queued", "sending", "requested")
@@ -137,8 +143,23 @@ def _exchange(receipt: CallbackReceipt, attempt: AuthorizationAttempt, *, code_m
     except CronofyError as exc:
         attempts.fail(attempt, exc.error_key or f"http_{exc.status}", exc.description)
         return _settle(receipt, "failed")
+    return _keep(receipt.id, attempt.id, tokens)
+
+
+def _keep(receipt_id: int, attempt_id: int, tokens: TokenSet) -> None:
+    """Store tokens Cronofy has already issued, retrying a busy database: the code cannot be used again."""
+    for wait in KEEP_RETRY_WAITS:
+        try:
+            attempt = db.session.get(AuthorizationAttempt, attempt_id, populate_existing=True)
+            store_tokens(db.session.get(Mailbox, attempt.mailbox_id), attempt, tokens)
+            return _settle(db.session.get(CallbackReceipt, receipt_id), "authorized")
+        except OperationalError:
+            db.session.rollback()
+            log.warning("Storing the tokens of attempt %s met a busy database; retrying in %.1fs", attempt_id, wait)
+            time.sleep(wait)
+    attempt = db.session.get(AuthorizationAttempt, attempt_id, populate_existing=True)
     store_tokens(db.session.get(Mailbox, attempt.mailbox_id), attempt, tokens)
-    return _settle(receipt, "authorized")
+    return _settle(db.session.get(CallbackReceipt, receipt_id), "authorized")
 
 
 def _client(attempt: AuthorizationAttempt):

@@ -78,3 +78,25 @@ def test_a_plain_expired_code_is_not_requested_again(app, admin, connection, eng
     upstream.client_for("us").exchange_code(cipher_for(app.config).decrypt(receipt.code_encrypted), attempt.callback_url)
     exchange.process_receipt(receipt.id)
     assert (fresh(Mailbox, mailbox_id).status, exchange.run_requesting_again(receipt.id)) == ("failed", None)
+
+
+def test_tokens_already_issued_survive_a_busy_database(app, admin, connection, engine, monkeypatch):
+    mailbox_id = add_mailboxes(admin.organization, directory_emails(engine, trait="none")[:1])[0]
+    run_id = start(admin, connection, enqueue=False)
+    scheduler.pump(run_id, window=3)
+    receipt = _next_receipt()
+    real_store, failures = exchange.store_tokens, []
+
+    def busy_twice(*args, **kwargs):
+        if len(failures) < 2:
+            failures.append(1)
+            from sqlalchemy.exc import OperationalError
+
+            raise OperationalError("UPDATE mailboxes", {}, Exception("database is locked"))
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(exchange, "store_tokens", busy_twice)
+    monkeypatch.setattr(exchange, "KEEP_RETRY_WAITS", (0.01, 0.01, 0.01))
+    assert exchange.process_receipt(receipt.id) is None
+    mailbox = fresh(Mailbox, mailbox_id)
+    assert len(failures) == 2 and mailbox.status == "authorized" and mailbox.refresh_token_encrypted
