@@ -6,9 +6,15 @@ base URL; otherwise to Cronofy's hosts for that data center (docs/cronofy-api.md
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from flask import current_app
 
 from services.cronofy import DATA_CENTERS, CronofyClient, RetryPolicy, Upstream, upstream_for
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 class UpstreamConfigError(ValueError):
@@ -32,9 +38,26 @@ def upstream(data_center: str) -> Upstream:
         raise UpstreamConfigError(f"Unknown data center {data_center!r}. Choose one of: {known}.") from exc
 
 
+_local = threading.local()
+CLIENTS_PER_THREAD = 8
+
+
 def client_for(data_center: str, *, retry: RetryPolicy | None = None) -> CronofyClient:
-    """Return a client for data_center, with the app's timeouts."""
-    return CronofyClient(upstream(data_center), retry=retry or RetryPolicy())
+    """Return a client for data_center, with the app's timeouts.
+
+    Clients are kept per thread and per upstream, so that a worker exchanging thousands of codes
+    reuses its HTTP connections instead of opening one per request.
+    """
+    key = (upstream(data_center), retry or DEFAULT_RETRY)
+    cache: OrderedDict = getattr(_local, "clients", None) or OrderedDict()
+    _local.clients = cache
+    client = cache.get(key)
+    if client is None:
+        client = cache[key] = CronofyClient(key[0], retry=key[1])
+        if len(cache) > CLIENTS_PER_THREAD:
+            cache.popitem(last=False)[1].close()
+    cache.move_to_end(key)
+    return client
 
 
 def client_secrets() -> tuple[str, ...]:
