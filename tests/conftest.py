@@ -24,7 +24,7 @@ pytest_plugins = [
 ]
 
 from app import create_app  # noqa: E402
-from extensions import db  # noqa: E402
+from extensions import db, limiter  # noqa: E402
 from tests import factories  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -134,10 +134,22 @@ def app(app_config):
     app = create_app(app_config)
     request_started.connect(_fresh_request_globals, app)
     with app.app_context():
+        # Flask-Limiter keeps its first key prefix on the global limiter: with Redis every test
+        # would share the sign-in counters, so each test starts from empty storage.
+        limiter.reset()
         yield app
         _empty_tables()
+        _drop_test_queue(app)
         db.session.remove()
         db.engine.dispose()
+
+
+def _drop_test_queue(app) -> None:
+    """Remove this test's Redis queue keys, if tasks were enqueued into one."""
+    from jobs import queue
+
+    if app.config.get("REDIS_URL") and queue._bound == queue._storage_key(app.config):
+        queue.huey.storage.flush_all()
 
 
 @pytest.fixture
