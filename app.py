@@ -8,7 +8,7 @@ from importlib import import_module
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import build_config
+from config import build_config, engine_options
 from extensions import bootstrap, csrf, db, limiter, login_manager, migrate, oauth
 
 BLUEPRINTS = ("health", "auth", "organizations", "support", "connections", "onboarding", "mailboxes", "runs", "callbacks")
@@ -31,6 +31,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 def register_config(app: Flask, overrides: dict) -> None:
     app.config.update(build_config(app.instance_path, overrides.get("APP_ENV")))
     app.config.update(overrides)
+    if "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
+        # The pool options depend on the database finally chosen (an override may change it).
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     if app.config["TRUSTED_PROXY_COUNT"]:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)

@@ -82,7 +82,7 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
         "TESTING": env == "testing",
         **_secret_settings(env, instance),
         "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "REDIS_URL": redis_url,
         **_upstream_settings(),
         **_engine_settings(instance),
@@ -90,7 +90,7 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
     }
 
 
-def _engine_options(database_url: str) -> dict:
+def engine_options(database_url: str) -> dict:
     """Pool options; SQLite waits up to 30 s for the single writer (web, worker) instead of 5."""
     if database_url.startswith("sqlite"):
         return {"pool_pre_ping": True, "connect_args": {"timeout": 30}}

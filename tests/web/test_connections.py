@@ -83,8 +83,6 @@ def test_fresh_token_is_returned_without_an_upstream_call(use_sandbox, make_org_
 
 
 def test_concurrent_refreshes_make_one_upstream_refresh(app, use_sandbox, make_org_admin):
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
     admin = make_org_admin()
     outcome, _ = connect(admin.organization, use_sandbox)
     expire(outcome.connection)
