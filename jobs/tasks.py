@@ -52,11 +52,11 @@ def pump_run(run_id: int) -> None:
 @in_app_context
 def exchange_callback(receipt_id: int) -> None:
     """Exchange a stored callback's code (or record its error); reschedule itself on a transient failure."""
-    delay = exchange.process_receipt(receipt_id)
-    if delay is not None:
-        exchange_callback.schedule((receipt_id,), delay=delay, priority=PRIORITY_EXCHANGE)
-    elif (run_id := exchange.run_requesting_again(receipt_id)) is not None:
-        pump_run(run_id)
+    step = exchange.process_receipt(receipt_id)
+    if step.retry_in is not None:
+        exchange_callback.schedule((receipt_id,), delay=step.retry_in, priority=PRIORITY_EXCHANGE)
+    if step.pump_run is not None:
+        pump_run(step.pump_run)
 
 
 @huey.task(priority=PRIORITY_EXCHANGE, name="recover")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -48,4 +49,12 @@ def generate_key() -> str:
 
 def cipher_for(config: dict) -> TokenCipher:
     """Return the cipher configured by TOKEN_ENCRYPTION_KEYS."""
-    return TokenCipher(config["TOKEN_ENCRYPTION_KEYS"])
+    keys = config["TOKEN_ENCRYPTION_KEYS"]
+    return _cipher(tuple(keys) if isinstance(keys, list | tuple) else keys)
+
+
+@functools.lru_cache(maxsize=8)
+def _cipher(keys) -> TokenCipher:
+    # Built once per key list: every callback and exchange encrypts or decrypts, and a changed list
+    # (a rotation, a test) is simply another entry.
+    return TokenCipher(keys)

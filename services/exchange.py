@@ -5,6 +5,10 @@ exchanging when the callback overtook our record of the 202), so a code is excha
 only. A claim left by a worker that died expires; the code is then tried again. If the dead worker had
 used it (or an exchange that timed out had in fact succeeded), the upstream says invalid_grant and
 the tokens are out of reach: the mailbox is then requested again once, automatically, in the same run.
+
+This runs once per mailbox of every bulk run, so the usual path is a handful of plain statements: one
+read of the receipt with its attempt, the claim, and one transaction that stores the tokens. The rare
+paths (refusals, expired codes, upstream trouble) load ORM objects and reuse `services.attempts`.
 """
 
 from __future__ import annotations
@@ -12,18 +16,19 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from extensions import db
 from models.authorization import AuthorizationAttempt, CallbackReceipt
 from models.base import utcnow
 from models.connection import Connection
-from models.mailbox import Mailbox
-from services import attempts, upstream
+from models.mailbox import Mailbox, MailboxEvent
+from services import attempts, statements, upstream
 from services.crypto import cipher_for
 from services.cronofy import (
     CronofyError,
@@ -33,7 +38,7 @@ from services.cronofy import (
     TokenSet,
     UnavailableError,
 )
-from services.mailbox_states import can_transition, transition
+from services.mailbox_states import can_transition, event_row, status_values
 from services.rate_budget import BudgetTimeoutError
 
 log = logging.getLogger(__name__)
@@ -45,160 +50,239 @@ REQUESTED_AGAIN = ("Requested again automatically: an earlier exchange of this m
 CLAIMABLE = ("queued", "sending", "requested")
 EXPIRED_CODE = ("Cronofy refused the one-time code: it had expired or was already used before it could be "
                 "exchanged (codes live 10 minutes). Retry this mailbox.")
+# Retries are ours: a resent exchange must go through the budget again (and a code is single-use).
+_NO_RETRY = RetryPolicy(max_attempts=1)
 
 
-def process_receipt(receipt_id: int) -> float | None:
-    """Act on one stored callback; return seconds after which to try again, or None when settled."""
-    receipt = db.session.get(CallbackReceipt, receipt_id, populate_existing=True)
-    if receipt is None or receipt.processed_at is not None:
-        return None
-    attempt = db.session.get(AuthorizationAttempt, receipt.attempt_id) if receipt.attempt_id else None
-    if attempt is None:
-        return _settle(receipt, "unknown")
-    # Taking over an expired exchange claim means a worker died holding this code.
-    taken_over = attempt.status == "exchanging"
-    if not _claim(attempt):
-        if attempt.status == "exchanging":
-            return RECHECK_SECONDS  # another worker holds the code's exchange: look again once it is done
-        return _settle(receipt, "duplicate" if _answered_before(receipt) else "superseded")
+@dataclass(frozen=True)
+class Step:
+    """What the job does next: try again after `retry_in` seconds, and/or pump `pump_run` again."""
+
+    retry_in: float | None = None
+    pump_run: int | None = None
+
+
+SETTLED = Step()
+
+
+@dataclass(frozen=True)
+class Work:
+    """One unprocessed receipt with what its exchange needs, read in a single query."""
+
+    receipt_id: int
+    attempt_id: int | None
+    attempt_status: str | None
+    mailbox_id: int | None
+    run_id: int | None
+    data_center: str | None
+    callback_url: str | None
+    scope: str | None
+    state: str | None
+    code_encrypted: str | None
+    details: dict = field(default_factory=dict)
+
+
+def process_receipt(receipt_id: int) -> Step:
+    """Act on one stored callback; return when to try again, or SETTLED."""
+    work = _load(receipt_id)
+    if work is None:
+        return SETTLED
+    if work.attempt_status is None:
+        return _settle(work, "unknown")
+    if not _claim(work.attempt_id):
+        return _not_claimed(work)
     db.session.commit()
-    if receipt.code_encrypted is None:
-        return _record_refusal(receipt, attempt)
-    return _exchange(receipt, attempt, code_may_be_used=taken_over or bool((receipt.details or {}).get("tries")))
+    if work.code_encrypted is None:
+        return _record_refusal(work)
+    # Taking over an expired exchange claim means a worker died holding this code.
+    may_be_used = work.attempt_status == "exchanging" or bool(work.details.get("tries"))
+    return _exchange(work, code_may_be_used=may_be_used)
 
 
-def run_requesting_again(receipt_id: int) -> int | None:
-    """Return the run whose pump must send a mailbox again after this receipt, if any."""
-    receipt = db.session.get(CallbackReceipt, receipt_id)
-    if receipt is None or receipt.outcome != "requested_again" or receipt.attempt_id is None:
-        return None
-    return db.session.scalar(select(AuthorizationAttempt.run_id).where(AuthorizationAttempt.id == receipt.attempt_id))
+_receipt, _attempt_t, _connection = CallbackReceipt.__table__, AuthorizationAttempt.__table__, Connection.__table__
+_LOAD = (
+    select(_receipt.c.id, _receipt.c.attempt_id, _attempt_t.c.status, _attempt_t.c.mailbox_id, _attempt_t.c.run_id,
+           _connection.c.data_center, _attempt_t.c.callback_url, _attempt_t.c.scope, _attempt_t.c.state,
+           _receipt.c.code_encrypted, _receipt.c.details)
+    .select_from(_receipt)
+    .outerjoin(_attempt_t, _attempt_t.c.id == _receipt.c.attempt_id)
+    .outerjoin(_connection, _connection.c.id == _attempt_t.c.connection_id)
+    .where(_receipt.c.id == bindparam("p_receipt"), _receipt.c.processed_at.is_(None))
+)
+_CLAIM = (
+    update(_attempt_t)
+    .where(_attempt_t.c.id == bindparam("p_attempt"),
+           or_(_attempt_t.c.status.in_(CLAIMABLE),
+               and_(_attempt_t.c.status == "exchanging", _attempt_t.c.claimed_until < bindparam("p_now"))))
+    .values(status="exchanging", claimed_until=bindparam("p_until"), updated_at=bindparam("p_changed"))
+)
+_INSERT_EVENTS = insert(MailboxEvent.__table__)
+_LOCK_MAILBOX = (select(Mailbox.__table__.c.status, Mailbox.__table__.c.organization_id)
+                 .where(Mailbox.__table__.c.id == bindparam("p_mailbox")).with_for_update())
 
 
-def _answered_before(receipt: CallbackReceipt) -> bool:
+def _load(receipt_id: int) -> Work | None:
+    row = statements.execute(_LOAD, {"p_receipt": receipt_id}).one_or_none()
+    return None if row is None else Work(*row[:-1], details=dict(row[-1] or {}))
+
+
+def _claim(attempt_id: int) -> bool:
+    now = utcnow()
+    until = now + timedelta(seconds=attempts.step_seconds())
+    result = statements.execute(_CLAIM, {"p_attempt": attempt_id, "p_now": now, "p_until": until, "p_changed": now})
+    return result.rowcount == 1
+
+
+def _not_claimed(work: Work) -> Step:
+    status = db.session.scalar(select(AuthorizationAttempt.status).where(AuthorizationAttempt.id == work.attempt_id))
+    if status == "exchanging":
+        return Step(retry_in=RECHECK_SECONDS)  # another worker holds the code's exchange: look again later
+    return _settle(work, "duplicate" if _answered_before(work) else "superseded")
+
+
+def _answered_before(work: Work) -> bool:
     """Tell whether another callback of the same attempt was already acted on (so this one repeats it)."""
     return db.session.scalar(
         select(func.count(CallbackReceipt.id)).where(
-            CallbackReceipt.attempt_id == receipt.attempt_id, CallbackReceipt.id != receipt.id,
+            CallbackReceipt.attempt_id == work.attempt_id, CallbackReceipt.id != work.receipt_id,
             CallbackReceipt.outcome.in_(("authorized", "failed")))
     ) > 0
 
 
-def _claim(attempt: AuthorizationAttempt) -> bool:
-    now = utcnow()
-    stale_exchange = and_(AuthorizationAttempt.status == "exchanging", AuthorizationAttempt.claimed_until < now)
-    result = db.session.execute(
-        update(AuthorizationAttempt)
-        .where(AuthorizationAttempt.id == attempt.id,
-               or_(AuthorizationAttempt.status.in_(CLAIMABLE), stale_exchange))
-        .values(status="exchanging", claimed_until=now + timedelta(seconds=attempts.step_seconds()), updated_at=now)
+def _settle(work: Work, outcome: str, *, details: dict | None = None) -> Step:
+    values = {"processed_at": utcnow(), "outcome": outcome}
+    if details is not None:
+        values["details"] = details
+    statements.set_by_id(CallbackReceipt, work.receipt_id, values)
+    db.session.commit()
+    return SETTLED
+
+
+def _release(work: Work, *, details: dict | None = None) -> None:
+    """Give the claim back (the attempt waits for its exchange again) and commit."""
+    if details is not None:
+        db.session.execute(update(CallbackReceipt).where(CallbackReceipt.id == work.receipt_id)
+                           .values(details=details).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(AuthorizationAttempt).where(AuthorizationAttempt.id == work.attempt_id)
+        .values(status="requested", claimed_until=None,
+                requested_at=func.coalesce(AuthorizationAttempt.requested_at, utcnow()))
         .execution_options(synchronize_session=False)
     )
-    db.session.refresh(attempt)
-    return result.rowcount == 1
-
-
-def _release(attempt: AuthorizationAttempt) -> None:
-    attempt.status, attempt.claimed_until = "requested", None
-    attempt.requested_at = attempt.requested_at or utcnow()
     db.session.commit()
 
 
-def _settle(receipt: CallbackReceipt, outcome: str, **details) -> None:
-    receipt.processed_at = utcnow()
-    receipt.outcome = outcome
-    if details:
-        receipt.details = {**(receipt.details or {}), **details}
-    db.session.commit()
-    return None
+def _attempt(work: Work) -> AuthorizationAttempt:
+    return db.session.get(AuthorizationAttempt, work.attempt_id, populate_existing=True)
 
 
-def _record_refusal(receipt: CallbackReceipt, attempt: AuthorizationAttempt) -> None:
+def _record_refusal(work: Work) -> Step:
     """An error callback (§3.3.1): the mailbox fails with the upstream's key and words."""
+    receipt = db.session.get(CallbackReceipt, work.receipt_id)
     key = receipt.error_key or receipt.error or "authorization_failed"
     description = receipt.error_description or "Cronofy could not authorize this mailbox and gave no reason."
-    attempts.fail(attempt, key, description, summary=f"Cronofy refused: {description}")
-    return _settle(receipt, "failed")
+    attempts.fail(_attempt(work), key, description, summary=f"Cronofy refused: {description}")
+    return _settle(work, "failed")
 
 
-def _exchange(receipt: CallbackReceipt, attempt: AuthorizationAttempt, *, code_may_be_used: bool) -> float | None:
+def _exchange(work: Work, *, code_may_be_used: bool) -> Step:
     try:
         attempts.budget().acquire(timeout=attempts.BUDGET_WAIT)
     except BudgetTimeoutError as exc:
-        _release(attempt)
-        return exc.retry_after
-    code = cipher_for(current_app.config).decrypt(receipt.code_encrypted)
+        _release(work)
+        return Step(retry_in=exc.retry_after)
+    code = cipher_for(current_app.config).decrypt(work.code_encrypted)
     try:
-        tokens = _client(attempt).exchange_code(code, redirect_uri=attempt.callback_url)
+        tokens = upstream.client_for(work.data_center, retry=_NO_RETRY).exchange_code(
+            code, redirect_uri=work.callback_url)
     except InvalidGrantError:
-        attempts.fail(attempt, "code_expired", EXPIRED_CODE)
-        if code_may_be_used and attempts.request_again(attempt, summary=REQUESTED_AGAIN):
-            return _settle(receipt, "requested_again")
-        return _settle(receipt, "failed")
+        return _expired_code(work, code_may_be_used)
     except RateLimitedError as exc:
-        _release(attempt)
-        return exc.retry_after if exc.retry_after is not None else random.uniform(0.5, 2.0)
+        _release(work)
+        return Step(retry_in=exc.retry_after if exc.retry_after is not None else random.uniform(0.5, 2.0))
     except UnavailableError as exc:
-        return _unavailable(receipt, attempt, exc)
+        return _unavailable(work, exc)
     except CronofyError as exc:
-        attempts.fail(attempt, exc.error_key or f"http_{exc.status}", exc.description)
-        return _settle(receipt, "failed")
-    return _keep(receipt.id, attempt.id, tokens)
+        attempts.fail(_attempt(work), exc.error_key or f"http_{exc.status}", exc.description)
+        return _settle(work, "failed")
+    return _keep(work, tokens)
 
 
-def _keep(receipt_id: int, attempt_id: int, tokens: TokenSet) -> None:
+def _expired_code(work: Work, code_may_be_used: bool) -> Step:
+    attempt = _attempt(work)
+    attempts.fail(attempt, "code_expired", EXPIRED_CODE)
+    if code_may_be_used and attempts.request_again(attempt, summary=REQUESTED_AGAIN):
+        _settle(work, "requested_again")
+        return Step(pump_run=work.run_id)
+    return _settle(work, "failed")
+
+
+def _unavailable(work: Work, exc: UnavailableError) -> Step:
+    """Try the exchange again later; if the upstream had used the code, the retry says invalid_grant."""
+    tries = int(work.details.get("tries", 0)) + 1
+    details = {**work.details, "tries": tries}
+    if tries >= current_app.config["SEND_MAX_TRIES"]:
+        attempts.fail(_attempt(work), exc.error_key or "exchange_unavailable",
+                      "Cronofy was unavailable each time the console tried to exchange the code. Retry this mailbox.")
+        return _settle(work, "failed", details=details)
+    _release(work, details=details)
+    base = current_app.config.get("SEND_RETRY_BASE_SECONDS", 1.0)
+    return Step(retry_in=min(60.0, base * 2 ** (tries - 1)) * random.uniform(0.5, 1.0))
+
+
+def _keep(work: Work, tokens: TokenSet) -> Step:
     """Store tokens Cronofy has already issued, retrying a busy database: the code cannot be used again."""
-    for wait in KEEP_RETRY_WAITS:
+    for wait in (*KEEP_RETRY_WAITS, None):
         try:
-            attempt = db.session.get(AuthorizationAttempt, attempt_id, populate_existing=True)
-            store_tokens(db.session.get(Mailbox, attempt.mailbox_id), attempt, tokens)
-            return _settle(db.session.get(CallbackReceipt, receipt_id), "authorized")
+            store_tokens(work, tokens)
+            return _settle(work, "authorized")
         except OperationalError:
             db.session.rollback()
-            log.warning("Storing the tokens of attempt %s met a busy database; retrying in %.1fs", attempt_id, wait)
+            if wait is None:
+                raise
+            log.warning("Storing the tokens of attempt %s met a busy database; retrying in %.1fs",
+                        work.attempt_id, wait)
             time.sleep(wait)
-    attempt = db.session.get(AuthorizationAttempt, attempt_id, populate_existing=True)
-    store_tokens(db.session.get(Mailbox, attempt.mailbox_id), attempt, tokens)
-    return _settle(db.session.get(CallbackReceipt, receipt_id), "authorized")
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
-def _client(attempt: AuthorizationAttempt):
-    data_center = db.session.get(Connection, attempt.connection_id).data_center
-    return upstream.client_for(data_center, retry=RetryPolicy(max_attempts=1))
-
-
-def _unavailable(receipt: CallbackReceipt, attempt: AuthorizationAttempt, exc: UnavailableError) -> float | None:
-    """Try the exchange again later; if the upstream had used the code, the retry says invalid_grant."""
-    tries = int((receipt.details or {}).get("tries", 0)) + 1
-    if tries >= current_app.config["SEND_MAX_TRIES"]:
-        attempts.fail(attempt, exc.error_key or "exchange_unavailable",
-                      "Cronofy was unavailable each time the console tried to exchange the code. Retry this mailbox.")
-        return _settle(receipt, "failed", tries=tries)
-    receipt.details = {**(receipt.details or {}), "tries": tries}
-    _release(attempt)
-    base = current_app.config.get("SEND_RETRY_BASE_SECONDS", 1.0)
-    return min(60.0, base * 2 ** (tries - 1)) * random.uniform(0.5, 1.0)
-
-
-def store_tokens(mailbox: Mailbox, attempt: AuthorizationAttempt, tokens: TokenSet) -> None:
-    """Keep the mailbox's tokens encrypted with its account and profile, and mark it authorized."""
-    cipher = cipher_for(current_app.config)
-    mailbox.access_token_encrypted = cipher.encrypt(tokens.access_token)
-    if tokens.refresh_token:
-        mailbox.refresh_token_encrypted = cipher.encrypt(tokens.refresh_token)
-    mailbox.access_token_expires_at = tokens.expires_at
-    mailbox.account_id = tokens.sub or tokens.account_id
+def store_tokens(work: Work, tokens: TokenSet) -> None:
+    """Keep the mailbox's tokens encrypted with its account and profile, mark it and the attempt authorized."""
+    cipher, now = cipher_for(current_app.config), utcnow()
     profile = tokens.linking_profile
-    mailbox.profile_id = profile.profile_id if profile else None
-    mailbox.provider_name = profile.provider_name if profile else None
-    mailbox.granted_scope = tokens.scope or attempt.scope
-    details = {"run_id": attempt.run_id, "attempt_id": attempt.id, "provider": mailbox.provider_name,
-               "scope": mailbox.granted_scope}
-    if mailbox.status == "queued":
-        transition(mailbox, "requested", kind="requested", state=attempt.state, details=details,
-                   summary="Cronofy's callback arrived before the request was recorded")
-    if can_transition(mailbox.status, "authorized"):
-        transition(mailbox, "authorized", kind="authorized", state=attempt.state, details=details,
-                   summary=f"Authorized through {mailbox.provider_name or 'Cronofy'}")
-    attempts.end(attempt, "authorized")
-    attempt.callback_at = attempt.callback_at or utcnow()
+    provider = profile.provider_name if profile else None
+    values = {"access_token_encrypted": cipher.encrypt(tokens.access_token),
+              "access_token_expires_at": tokens.expires_at, "account_id": tokens.sub or tokens.account_id,
+              "profile_id": profile.profile_id if profile else None, "provider_name": provider,
+              "granted_scope": tokens.scope or work.scope, "updated_at": now}
+    if tokens.refresh_token:
+        values["refresh_token_encrypted"] = cipher.encrypt(tokens.refresh_token)
+    # Locked, so the pump recording the batch's 202 cannot move the mailbox between our read and write.
+    mailbox = statements.execute(_LOCK_MAILBOX, {"p_mailbox": work.mailbox_id}).one_or_none()
+    if mailbox is not None:
+        details = {"run_id": work.run_id, "attempt_id": work.attempt_id, "provider": provider,
+                   "scope": values["granted_scope"]}
+        events = _authorized_events(work, mailbox, now, details, provider)
+        if events:
+            values.update(status_values("authorized", now))
+            if events[0]["kind"] == "requested":
+                values["requested_at"] = now
+        statements.set_by_id(Mailbox, work.mailbox_id, values)
+        if events:
+            statements.execute(_INSERT_EVENTS, events)
+    attempts.end_authorized(work.attempt_id, now)
+
+
+def _authorized_events(work: Work, mailbox, now, details: dict, provider: str | None) -> list[dict]:
+    """Return the timeline rows of the move to authorized (through requested if the 202 is not recorded yet)."""
+    events, status = [], mailbox.status
+    if status == "queued":
+        events.append(event_row(work.mailbox_id, mailbox.organization_id, "requested", now, from_status="queued",
+                                to_status="requested", state=work.state, details=details,
+                                summary="Cronofy's callback arrived before the request was recorded"))
+        status = "requested"
+    if can_transition(status, "authorized"):
+        events.append(event_row(work.mailbox_id, mailbox.organization_id, "authorized", now, from_status=status,
+                                to_status="authorized", state=work.state, details=details,
+                                summary=f"Authorized through {provider or 'Cronofy'}"))
+    return events

@@ -47,22 +47,36 @@ def transition(
     from_status = mailbox.status
     if not can_transition(from_status, to_status):
         raise TransitionError(f"a mailbox cannot go from {from_status} to {to_status}")
-    now = utcnow()
-    mailbox.status = to_status
-    mailbox.status_changed_at = now
-    if to_status == "requested":
-        mailbox.requested_at = now
-    elif to_status == "authorized":
-        mailbox.authorized_at = now
-    if to_status in ("failed", "needs_attention"):
-        mailbox.last_error_key = error_key
-        mailbox.last_error_description = error_description
-    elif to_status in ("authorized", "queued", "new"):
-        mailbox.last_error_key = mailbox.last_error_description = None
+    for name, value in status_values(to_status, utcnow(), error_key=error_key,
+                                     error_description=error_description).items():
+        setattr(mailbox, name, value)
     return record_event(
         mailbox, kind, summary=summary, actor=actor, state=state, details=details,
         from_status=from_status, to_status=to_status,
     )
+
+
+def status_values(to_status: str, now, *, error_key: str | None = None,
+                  error_description: str | None = None) -> dict:
+    """Return the mailbox columns a move to to_status sets (for transition() and for bulk UPDATEs)."""
+    values = {"status": to_status, "status_changed_at": now}
+    if to_status == "requested":
+        values["requested_at"] = now
+    elif to_status == "authorized":
+        values["authorized_at"] = now
+    if to_status in ("failed", "needs_attention"):
+        values.update(last_error_key=error_key, last_error_description=error_description)
+    elif to_status in ("authorized", "queued", "new"):
+        values.update(last_error_key=None, last_error_description=None)
+    return values
+
+
+def event_row(mailbox_id: int, organization_id: int, kind: str, now, *, from_status=None, to_status=None,
+              state=None, summary: str = "", details: dict | None = None, actor_id=None) -> dict:
+    """Return a timeline event as a row for a bulk INSERT into mailbox_events."""
+    return {"mailbox_id": mailbox_id, "organization_id": organization_id, "kind": kind, "from_status": from_status,
+            "to_status": to_status, "actor_id": actor_id, "state": state, "summary": summary,
+            "details": details or {}, "created_at": now}
 
 
 def record_event(
@@ -77,18 +91,10 @@ def record_event(
     to_status: str | None = None,
 ) -> MailboxEvent:
     """Add a timeline event that does not change the status (imported, callback received, ...)."""
-    event = MailboxEvent(
-        mailbox_id=mailbox.id,
-        organization_id=mailbox.organization_id,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        actor_id=getattr(actor, "id", None),
-        state=state,
-        summary=summary,
-        details=details or {},
-        created_at=utcnow(),
-    )
+    event = MailboxEvent(**event_row(
+        mailbox.id, mailbox.organization_id, kind, utcnow(), from_status=from_status, to_status=to_status,
+        state=state, summary=summary, details=details, actor_id=getattr(actor, "id", None),
+    ))
     db.session.add(event)
     return event
 

@@ -36,8 +36,7 @@ def test_a_code_used_by_a_dead_worker_is_requested_again_and_then_authorized(app
     first = _next_receipt()
     _die_after_exchanging(app, first)
 
-    assert exchange.process_receipt(first.id) is None
-    assert exchange.run_requesting_again(first.id) == run_id
+    assert exchange.process_receipt(first.id) == exchange.Step(pump_run=run_id)
     assert fresh(Mailbox, mailbox_id).status == "queued"
     summaries = db.session.scalars(select(MailboxEvent.summary).where(MailboxEvent.mailbox_id == mailbox_id)).all()
     assert any(s.startswith("Requested again automatically") for s in summaries)
@@ -45,7 +44,7 @@ def test_a_code_used_by_a_dead_worker_is_requested_again_and_then_authorized(app
     scheduler.pump(run_id, window=3)
     second = _next_receipt(first.id)
     assert second.attempt_id != first.attempt_id
-    assert exchange.process_receipt(second.id) is None
+    assert exchange.process_receipt(second.id) == exchange.SETTLED
     mailbox = fresh(Mailbox, mailbox_id)
     assert mailbox.status == "authorized" and mailbox.refresh_token_encrypted
 
@@ -61,11 +60,10 @@ def test_the_automatic_request_happens_once_per_mailbox_and_run(app, admin, conn
     scheduler.pump(run_id, window=3)
     second = _next_receipt(first.id)
     _die_after_exchanging(app, second)
-    exchange.process_receipt(second.id)
+    assert exchange.process_receipt(second.id) == exchange.SETTLED
 
     mailbox = fresh(Mailbox, mailbox_id)
     assert (mailbox.status, mailbox.last_error_key) == ("failed", "code_expired")
-    assert exchange.run_requesting_again(second.id) is None
 
 
 def test_a_plain_expired_code_is_not_requested_again(app, admin, connection, engine):
@@ -76,8 +74,8 @@ def test_a_plain_expired_code_is_not_requested_again(app, admin, connection, eng
     attempt = db.session.get(AuthorizationAttempt, receipt.attempt_id)
     # Someone else used the code first, but no exchange of ours was under way: a real failure to show.
     upstream.client_for("us").exchange_code(cipher_for(app.config).decrypt(receipt.code_encrypted), attempt.callback_url)
-    exchange.process_receipt(receipt.id)
-    assert (fresh(Mailbox, mailbox_id).status, exchange.run_requesting_again(receipt.id)) == ("failed", None)
+    assert exchange.process_receipt(receipt.id) == exchange.SETTLED
+    assert fresh(Mailbox, mailbox_id).status == "failed"
 
 
 def test_tokens_already_issued_survive_a_busy_database(app, admin, connection, engine, monkeypatch):
@@ -97,6 +95,6 @@ def test_tokens_already_issued_survive_a_busy_database(app, admin, connection, e
 
     monkeypatch.setattr(exchange, "store_tokens", busy_twice)
     monkeypatch.setattr(exchange, "KEEP_RETRY_WAITS", (0.01, 0.01, 0.01))
-    assert exchange.process_receipt(receipt.id) is None
+    assert exchange.process_receipt(receipt.id) == exchange.SETTLED
     mailbox = fresh(Mailbox, mailbox_id)
     assert len(failures) == 2 and mailbox.status == "authorized" and mailbox.refresh_token_encrypted
