@@ -11,18 +11,25 @@ import logging
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
-from extensions import db
 from models.authorization import AuthorizationAttempt, CallbackReceipt
 from models.base import utcnow
-from services import attempts, upstream
+from services import attempts, statements, upstream
 from services.crypto import cipher_for
 from services.cronofy import verify_hmac
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+# Built once: this endpoint answers every mailbox of every bulk run (services/statements.py).
+_attempts = AuthorizationAttempt.__table__
+_FIND_ATTEMPT = select(_attempts.c.id, _attempts.c.state).where(_attempts.c.callback_token_hash == bindparam("p_hash"))
+_INSERT_RECEIPT = insert(CallbackReceipt.__table__).returning(CallbackReceipt.__table__.c.id)
+_MARK_ARRIVED = (update(_attempts).where(_attempts.c.id == bindparam("p_attempt"), _attempts.c.callback_at.is_(None))
+                 .values(callback_at=bindparam("p_now")))
 
 
 class CallbackRejected(Exception):
@@ -68,15 +75,16 @@ def parse(body: bytes) -> Parsed:
     return parsed
 
 
-def receive(token: str, body: bytes, signature: str | None) -> CallbackReceipt:
-    """Check a callback against its attempt and store it (the caller commits, then enqueues the exchange).
+def receive(token: str, body: bytes, signature: str | None) -> int:
+    """Check a callback against its attempt and store it; return the receipt's id.
+
+    The caller commits, then enqueues the exchange.
 
     :raises CallbackRejected: 404 unknown URL, 413 too large, 401 bad signature, 400 bad body or state.
     """
     if len(body) > MAX_BODY_BYTES:
         raise CallbackRejected(413, "The body is too large.")
-    attempt = db.session.scalar(
-        select(AuthorizationAttempt).where(AuthorizationAttempt.callback_token_hash == attempts.hash_token(token)))
+    attempt = statements.execute(_FIND_ATTEMPT, {"p_hash": attempts.hash_token(token)}).one_or_none()
     if attempt is None:
         log.warning("Callback to an unknown delegated-access URL refused (%d bytes)", len(body))
         raise CallbackRejected(404, "Unknown callback URL.")
@@ -87,7 +95,7 @@ def receive(token: str, body: bytes, signature: str | None) -> CallbackReceipt:
     if parsed.state is not None and parsed.state != attempt.state:
         log.warning("Callback for attempt %s refused: its state does not match", attempt.id)
         raise CallbackRejected(400, "The state does not match this request.")
-    return _store(attempt, parsed, hmac_status)
+    return _store(attempt.id, parsed, hmac_status)
 
 
 def _check_signature(body: bytes, signature: str | None) -> str:
@@ -99,19 +107,14 @@ def _check_signature(body: bytes, signature: str | None) -> str:
     return "valid"
 
 
-def _store(attempt: AuthorizationAttempt, parsed: Parsed, hmac_status: str) -> CallbackReceipt:
+def _store(attempt_id: int, parsed: Parsed, hmac_status: str) -> int:
     now = utcnow()
     code = cipher_for(current_app.config).encrypt(parsed.code) if parsed.code else None
-    receipt = CallbackReceipt(
-        attempt_id=attempt.id, received_at=now, state=parsed.state, code_encrypted=code, error=parsed.error,
-        error_key=parsed.error_key, error_description=parsed.error_description, hmac_status=hmac_status, details={},
-    )
-    db.session.add(receipt)
+    receipt_id = statements.execute(_INSERT_RECEIPT, {
+        "attempt_id": attempt_id, "received_at": now, "state": parsed.state, "code_encrypted": code,
+        "error": parsed.error, "error_key": parsed.error_key, "error_description": parsed.error_description,
+        "hmac_status": hmac_status, "details": {},
+    }).scalar_one()
     # The first callback stops the attempt counting as "in flight" for the scheduler's cap.
-    db.session.execute(
-        update(AuthorizationAttempt)
-        .where(AuthorizationAttempt.id == attempt.id, AuthorizationAttempt.callback_at.is_(None))
-        .values(callback_at=now).execution_options(synchronize_session=False)
-    )
-    db.session.flush()
-    return receipt
+    statements.execute(_MARK_ARRIVED, {"p_attempt": attempt_id, "p_now": now})
+    return receipt_id

@@ -18,10 +18,10 @@ def delegated(token: str):
     # Flask 3.1: a per-request limit, so a large body is refused (413) before it is read.
     request.max_content_length = callbacks.MAX_BODY_BYTES
     try:
-        receipt = callbacks.receive(token, request.get_data(cache=False), request.headers.get(HMAC_HEADER))
+        receipt_id = callbacks.receive(token, request.get_data(cache=False), request.headers.get(HMAC_HEADER))
     except callbacks.CallbackRejected as exc:
         db.session.rollback()
         return jsonify(error=exc.reason), exc.status
     db.session.commit()
-    jobs.enqueue_exchange(receipt.id)
+    jobs.enqueue_exchange(receipt_id)
     return jsonify(status="received"), 200
