@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from collections.abc import Callable
 
@@ -89,6 +90,7 @@ class RateBudget:
             _SharedMinute(self.per_minute),
         )
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url or "memory://"))
+        self._turn = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RateBudget(per_second={self.per_second}, per_minute={self.per_minute}, key={self.key!r})"
@@ -116,13 +118,22 @@ class RateBudget:
     def acquire(self, cost: int = 1, *, timeout: float | None = None) -> None:
         """Block until both windows admit cost hits, then take them.
 
+        Within a process one caller at a time asks the shared store; the others wait their turn here.
+        Otherwise every waiting thread would wake at the same instant a slot frees, one would win and
+        the rest would ask again, so a busy worker's threads would poll Redis hundreds of times a second.
+
         :raises BudgetTimeoutError: when the wait would outlast timeout seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while wait := self.try_acquire(cost):
-            if deadline is not None and time.monotonic() + wait > deadline:
-                raise BudgetTimeoutError(wait)
-            time.sleep(wait)
+        if not self._turn.acquire(timeout=-1 if deadline is None else max(0.0, timeout)):
+            raise BudgetTimeoutError(MIN_WAIT)
+        try:
+            while wait := self.try_acquire(cost):
+                if deadline is not None and time.monotonic() + wait > deadline:
+                    raise BudgetTimeoutError(wait)
+                time.sleep(wait)
+        finally:
+            self._turn.release()
 
     def as_hook(self, *, cost: int = 1, timeout: float | None = None) -> Callable[[], None]:
         """Return a callable for ``CronofyClient(before_request=...)``."""
