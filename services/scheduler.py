@@ -169,30 +169,30 @@ def _client(run: AuthorizationRun):
 def _send(run: AuthorizationRun, batch: list[AuthorizationAttempt]) -> None:
     """POST one batch; on 401 refresh once, on 429 wait and resend, otherwise settle it."""
     items, refreshed, limited = _items(batch), False, 0
-    with _client(run) as client:
-        while True:
-            if not _acquire_budget():
-                return _release(batch)
-            try:
-                token = connections.fresh_access_token(run.connection_id)
-                client.request_delegated_access(token, items)
-            except connections.ReauthorizationNeeded as exc:
-                return _pause_and_release(run, batch, str(exc))
-            except connections.ConnectionActionError as exc:
-                return _connection_trouble(run, batch, exc)
-            except AuthenticationError:
-                if refreshed:
-                    return _pause_and_release(run, batch, _REAUTH)
-                refreshed = True
-                _force_refresh(run.connection_id)
-                continue
-            except RateLimitedError as exc:
-                limited += 1
-                _rest(run.id, exc.retry_after if exc.retry_after is not None else _backoff(limited))
-                continue
-            except CronofyError as exc:
-                return _settle_error(run, batch, exc)
-            return _mark_requested(batch)
+    client = _client(run)  # kept per thread (services/upstream.py): not closed here
+    while True:
+        if not _acquire_budget():
+            return _release(batch)
+        try:
+            token = connections.fresh_access_token(run.connection_id)
+            client.request_delegated_access(token, items)
+        except connections.ReauthorizationNeeded as exc:
+            return _pause_and_release(run, batch, str(exc))
+        except connections.ConnectionActionError as exc:
+            return _connection_trouble(run, batch, exc)
+        except AuthenticationError:
+            if refreshed:
+                return _pause_and_release(run, batch, _REAUTH)
+            refreshed = True
+            _force_refresh(run.connection_id)
+            continue
+        except RateLimitedError as exc:
+            limited += 1
+            _rest(run.id, exc.retry_after if exc.retry_after is not None else _backoff(limited))
+            continue
+        except CronofyError as exc:
+            return _settle_error(run, batch, exc)
+        return _mark_requested(batch)
 
 
 _REAUTH = ("Cronofy no longer accepts the service account's token, even after a refresh. "

@@ -29,6 +29,7 @@ messages or in reprs; only method, path, status and elapsed time are logged.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
@@ -73,7 +74,7 @@ class CronofyClient:
     ) -> None:
         self.upstream = upstream
         self._owns_session = session is None
-        self._session = session or requests.Session()
+        self._session = session or environment_session(upstream.api_url)
         self._transport = Transport(
             retry=retry, before_request=before_request, client_secret=upstream.client_secret
         )
@@ -271,6 +272,8 @@ class CronofyClient:
         )
         for prefix, adapter in self._session.adapters.items():
             oauth.mount(prefix, adapter)
+        oauth.trust_env, oauth.proxies, oauth.verify = (
+            self._session.trust_env, self._session.proxies, self._session.verify)
         return oauth
 
     def _next_page(self, payload: dict[str, Any]) -> str | None:
@@ -282,6 +285,22 @@ class CronofyClient:
         if not next_page.startswith(f"{self.upstream.api_url}/"):
             raise UnavailableError("Cronofy pointed the next page at another host.", error_key="malformed_response")
         return next_page
+
+
+def environment_session(url: str) -> requests.Session:
+    """Return a requests session with the environment's proxy and CA-bundle settings for url, read once.
+
+    requests would otherwise look them up (and search for a ~/.netrc) on every request, which costs
+    about as much CPU as the rest of a token request; the environment does not change while the
+    process runs, and a credential from ~/.netrc has no business on a call to Cronofy anyway.
+    """
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+    return session
 
 
 def _spaced(value: str | Sequence[str]) -> str:
