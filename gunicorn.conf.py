@@ -10,9 +10,10 @@ worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-# Restart workers now and then so that a slow leak cannot grow without bound.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
-max_requests_jitter = 200
+# Restart workers now and then so that a slow leak cannot grow without bound, but rarely: a restart
+# rebuilds the app (about a second of CPU), and a bulk run sends one callback per mailbox.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "50000"))
+max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
 # Query strings can carry one-time tokens (invitation and reset links): log the path only.
