@@ -4,7 +4,9 @@ Run it with `flask --app sandbox run --port 5055` or `gunicorn 'sandbox:create_a
 It imports nothing of the console; the two meet only over HTTP.
 """
 
+import atexit
 import time
+import weakref
 from dataclasses import dataclass
 
 from flask import Flask
@@ -17,6 +19,7 @@ from sandbox.db import close_session, create_tables, default_database_url, make_
 from sandbox.delivery import DeliveryWorker
 from sandbox.directory import is_empty, seed_all
 from sandbox.errors import ApiError
+from sandbox.eventlog import EventLog
 from sandbox.ratelimit import RateLimiter
 from sandbox.runtime import RuntimeSettings
 
@@ -30,12 +33,14 @@ class SandboxState:
     Session: object
     settings: RuntimeSettings
     limiter: RateLimiter
+    events: EventLog
     worker: DeliveryWorker | None = None
 
     def stop(self):
-        """Stop callback delivery and close the database connections."""
+        """Stop callback delivery, write the buffered events and close the database connections."""
         if self.worker is not None:
             self.worker.stop()
+        self.events.stop()
         self.engine.dispose()
 
 
@@ -48,7 +53,7 @@ def create_app(config=None):
     register_blueprints(app)
     register_hooks(app)
     register_cli(app)
-    start_delivery(state, app.config)
+    start_background(state, app.config)
     return app
 
 
@@ -59,7 +64,9 @@ def register_database(app):
     engine = make_engine(url)
     factory = make_session_factory(engine)
     state = SandboxState(config=app.config, engine=engine, Session=factory,
-                         settings=RuntimeSettings(factory, app.config), limiter=RateLimiter())
+                         settings=RuntimeSettings(factory, app.config), limiter=RateLimiter(),
+                         events=EventLog(factory, app.config["SANDBOX_EVENT_LOG_MAX"],
+                                         app.config["SANDBOX_EVENT_FLUSH_SECONDS"]))
     app.extensions["sandbox"] = state
     app.teardown_appcontext(close_session)
     return state
@@ -116,8 +123,17 @@ def register_cli(app):
         app.cli.add_command(command)
 
 
-def start_delivery(state, config):
-    """Start the callback delivery thread unless switched off."""
-    state.worker = DeliveryWorker(state.Session, state.settings, config)
+def start_background(state, config):
+    """Start the event-log flusher and, unless switched off, the callback delivery thread."""
+    state.events.start()
+    state.worker = DeliveryWorker(state.Session, state.settings, state.events, config)
     if config["SANDBOX_DELIVERY_THREAD"]:
         state.worker.start()
+    # A gunicorn worker leaves through sys.exit: write the buffered events before the process ends.
+    atexit.register(_stop_at_exit, weakref.ref(state))
+
+
+def _stop_at_exit(state_ref):
+    state = state_ref()
+    if state is not None:
+        state.stop()

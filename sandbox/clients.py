@@ -5,11 +5,14 @@ import hmac
 import ipaddress
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from sandbox.errors import oauth_error
 from sandbox.models import Client
 from sandbox.secrets_util import new_id, random_string
+
+CREDENTIALS = select(Client.__table__.c.client_id, Client.__table__.c.secrets).where(
+    Client.__table__.c.client_id == bindparam("client_id"))
 
 
 def ensure_demo_client(db, client_id, client_secret):
@@ -35,12 +38,19 @@ def register_client(db, redirect_uris, allow_loopback=False, name="", client_id=
 
 def client_secrets(client):
     """Return the client's active secrets."""
-    return [s for s in client.secrets.split(",") if s]
+    return parse_secrets(client.secrets)
+
+
+def parse_secrets(value):
+    """Return the active secrets held in a client's comma-separated `secrets` column."""
+    return [s for s in value.split(",") if s]
 
 
 def authenticate(db, client_id, client_secret):
-    """Return the client whose id and secret match (client_secret_post), or raise a 401 invalid_client."""
-    client = db.get(Client, client_id) if isinstance(client_id, str) and client_id else None
+    """Return the client (its id and secrets) whose id and secret match (client_secret_post), or raise a 401."""
+    found = isinstance(client_id, str) and client_id
+    # Read on every request, so a secret rotated through the admin counts at once.
+    client = db.connection().execute(CREDENTIALS, {"client_id": client_id}).first() if found else None
     if client is None or not isinstance(client_secret, str):
         raise oauth_error("invalid_client", 401)
     if not any(hmac.compare_digest(client_secret.encode(), s.encode()) for s in client_secrets(client)):

@@ -29,6 +29,7 @@ DEFAULTS = {
     "ERROR_DESCRIPTION_ON_REDIRECT": True,
     "RESOURCES_INCLUDE_SHARED": True,
     "EVENT_LOG_MAX": 20000,
+    "EVENT_FLUSH_SECONDS": 0.1,  # how often buffered events are written; readers in the process flush first
     "SETTINGS_CACHE_SECONDS": 0.5,
 }
 

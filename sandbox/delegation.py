@@ -5,16 +5,14 @@ import random
 import re
 import time
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
 
 from sandbox import clients, scopes
+from sandbox.accounts import upsert_accounts
 from sandbox.config import parse_delay
-from sandbox.directory import find_member
 from sandbox.errors import field_error, forbidden, unprocessable
-from sandbox.models import Account, Callback, Domain
-from sandbox.secrets_util import new_id
-from sandbox.tokens import account_tokens, issue_code
+from sandbox.models import Callback, Code, Domain, Member
+from sandbox.tokens import account_tokens, code_row
 
 MAX_BATCH = 50  # "a batch of 1 to 50 access requests" (§3.3, Python SDK)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -43,13 +41,14 @@ def authorize_inline(db, client, sa, body, limits):
     errors = _entry_errors(client, sa, "", entry, required=("email", "scope"))
     if errors:
         raise unprocessable(errors)
-    validate_kind(db, sa, [("", entry)])
-    member, error = decide(db, sa, entry["email"], entry["scope"])
+    members = load_members(db, [("", entry)])
+    validate_kind(sa, [("", entry)], members)
+    domain = db.get(Domain, sa.domain_id)
+    member, error = decide(domain, member_of(members, entry), entry["scope"])
     if error:
-        text = _error_text(db, sa, entry, error)
-        raise unprocessable({"email": [field_error(error, text)]})
-    account = _upsert_account(db, sa, member, entry["scope"])
-    return account_tokens(db, client.client_id, account, entry["scope"], limits)
+        raise unprocessable({"email": [field_error(error, _error_text(domain, entry, error))]})
+    account_id = upsert_accounts(db, sa, [(member, entry["scope"])])[member.id]
+    return account_tokens(db, client.client_id, account_id, entry["scope"], limits)
 
 
 def parse_entries(body):
@@ -118,31 +117,46 @@ def _duplicate_errors(entries):
     return errors
 
 
+def load_members(db, entries):
+    """Return {email: member} for the entries' emails (case-insensitive), in one query."""
+    emails = {_key(entry) for _, entry in entries}
+    return {member.email: member for member in db.scalars(select(Member).where(Member.email.in_(emails)))}
+
+
+def _key(entry):
+    return entry["email"].strip().lower()
+
+
+def member_of(members, entry):
+    """Return the directory member an entry asks for, or None."""
+    return members.get(_key(entry))
+
+
 def validate(db, client, sa, entries):
-    """Raise 422 for invalid entries and 403 when the service account lacks the scope for a mailbox."""
+    """Return the entries' members; raise 422 for invalid entries, 403 when the SA lacks a mailbox's scope."""
     errors = {}
     for prefix, entry in entries:
         errors.update(_entry_errors(client, sa, prefix, entry))
     errors.update(_duplicate_errors(entries))
     if errors:
         raise unprocessable(errors)
-    validate_kind(db, sa, entries)
+    members = load_members(db, entries)
+    validate_kind(sa, entries, members)
+    return members
 
 
-def validate_kind(db, sa, entries):
+def validate_kind(sa, entries, members):
     """Raise 403 when the service account lacks the scope for the kind of a mailbox."""
     granted = set(scopes.split(sa.scope))
     for _, entry in entries:
-        member = find_member(db, entry["email"])
+        member = member_of(members, entry)
         needed = KIND_SCOPES[member.kind if member else "user"]
         if needed not in granted:
             raise forbidden(f"The service account was not granted {needed}")
 
 
-def decide(db, sa, email, scope):
+def decide(domain, member, scope):
     """Return (member, error key or None): the outcome the callback will report."""
-    domain = db.get(Domain, sa.domain_id)
-    member = find_member(db, email)
     if member is None or member.domain_id != domain.id:
         return None, "not_found"
     if member.trait in TRAIT_ERRORS:
@@ -152,41 +166,15 @@ def decide(db, sa, email, scope):
     return member, None
 
 
-def _find_account(db, sa, member):
-    return db.scalar(select(Account).where(Account.client_id == sa.client_id, Account.member_id == member.id))
+def _error_text(domain, entry, error):
+    return ERROR_TEXTS[error].format(email=entry["email"], domain=domain.name, scope=entry["scope"])
 
 
-def _upsert_account(db, sa, member, scope):
-    account = _find_account(db, sa, member)
-    if account is None:
-        try:
-            # Two requests for one mailbox may race to create its account; the loser reuses the winner's.
-            with db.begin_nested():
-                account = Account(id=new_id("acc"), client_id=sa.client_id, member_id=member.id,
-                                  profile_id=new_id("pro"), service_account_id=sa.id, scope=scope)
-                db.add(account)
-        except IntegrityError:
-            account = _find_account(db, sa, member)
-    account.service_account_id, account.scope, account.profile_revoked = sa.id, scope, False
-    db.flush()
-    return account
-
-
-def _error_text(db, sa, entry, error):
-    domain = db.get(Domain, sa.domain_id).name
-    return ERROR_TEXTS[error].format(email=entry["email"], domain=domain, scope=entry["scope"])
-
-
-def _payload(db, sa, entry, due_at, limits):
-    member, error = decide(db, sa, entry["email"], entry["scope"])
-    result = {}
+def _result(domain, entry, error, code):
     if error:
-        result = {"error": error, "error_key": error, "error_description": _error_text(db, sa, entry, error)}
+        result = {"error": error, "error_key": error, "error_description": _error_text(domain, entry, error)}
     else:
-        account = _upsert_account(db, sa, member, entry["scope"])
-        # The code's ten minutes start when the callback is sent, not when it was requested.
-        result["code"] = issue_code(db, sa.client_id, "account", account.id, entry["scope"],
-                                    entry["callback_url"], limits["code_ttl"], starts_at=due_at)
+        result = {"code": code}
     if "state" in entry:
         result["state"] = entry["state"]
     return json.dumps({"authorization": result}), error or "code"
@@ -201,13 +189,30 @@ def _due_times(count, limits, faults, now):
     return [now + high + (count - index) * step for index in range(count)]
 
 
-def enqueue(db, sa, entries, limits, faults):
-    """Queue one callback per entry (two when duplicate callbacks are switched on)."""
-    now = time.time()
-    for (_, entry), due_at in zip(entries, _due_times(len(entries), limits, faults, now)):
-        body, outcome = _payload(db, sa, entry, due_at, limits)
-        db.add(Callback(client_id=sa.client_id, url=entry["callback_url"], body=body, outcome=outcome,
-                        due_at=due_at))
+def enqueue(db, sa, entries, members, limits, faults):
+    """Queue one callback per entry (two when duplicate callbacks are switched on), in a few statements."""
+    domain = db.get(Domain, sa.domain_id)
+    decisions = [decide(domain, member_of(members, entry), entry["scope"]) for _, entry in entries]
+    accounts = upsert_accounts(db, sa, [(member, entry["scope"]) for (_, entry), (member, error)
+                                        in zip(entries, decisions) if error is None])
+    codes, callbacks = [], []
+    due_times = _due_times(len(entries), limits, faults, time.time())
+    for (_, entry), (member, error), due_at in zip(entries, decisions, due_times):
+        code = None
+        if error is None:
+            # The code's ten minutes start when the callback is sent, not when it was requested.
+            code, row = code_row(sa.client_id, "account", accounts[member.id], entry["scope"], entry["callback_url"],
+                                 limits["code_ttl"], starts_at=due_at)
+            codes.append(row)
+        body, outcome = _result(domain, entry, error, code)
+        callbacks.append(_callback_row(sa, entry, body, outcome, due_at))
         if faults["duplicate_callbacks"]:
-            db.add(Callback(client_id=sa.client_id, url=entry["callback_url"], body=body, outcome=outcome,
-                            due_at=due_at + random.uniform(0.05, 0.3)))
+            callbacks.append(_callback_row(sa, entry, body, outcome, due_at + random.uniform(0.05, 0.3)))
+    if codes:
+        db.execute(insert(Code.__table__), codes)
+    db.execute(insert(Callback.__table__), callbacks)
+
+
+def _callback_row(sa, entry, body, outcome, due_at):
+    return {"client_id": sa.client_id, "url": entry["callback_url"], "body": body, "outcome": outcome,
+            "due_at": due_at}

@@ -2,7 +2,8 @@
 
 Rows are claimed with a conditional UPDATE so that only one thread of one process sends a
 given callback; claims left behind by a process that died are released after a while, so
-delivery survives a restart.
+delivery survives a restart. Each round claims a batch in one statement, sends it concurrently
+and settles it in one transaction.
 """
 
 import os
@@ -11,33 +12,70 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-import requests
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
-from sandbox.clients import client_secrets
-from sandbox.eventlog import callback_target, record
+from sandbox.callback_http import CallbackSender
+from sandbox.clients import parse_secrets
+from sandbox.eventlog import callback_target
 from sandbox.models import Callback, Client
 from sandbox.secrets_util import hmac_header
 
 STALE_CLAIM_SECONDS = 60
+RELEASE_EVERY_SECONDS = 5.0  # stale claims are looked for this often; they only go stale after a minute
+
+CALLBACKS = Callback.__table__
+CLAIMED_COLUMNS = (CALLBACKS.c.id, CALLBACKS.c.client_id, CALLBACKS.c.url, CALLBACKS.c.body, CALLBACKS.c.outcome,
+                   CALLBACKS.c.attempts, CALLBACKS.c.due_at)
+SETTLE = (update(CALLBACKS).where(CALLBACKS.c.id == bindparam("callback_id"))
+          .values(status=bindparam("new_status"), attempts=bindparam("new_attempts"),
+                  due_at=bindparam("new_due_at"), last_status=bindparam("new_last_status"),
+                  last_error=bindparam("new_last_error"), delivered_at=bindparam("new_delivered_at"),
+                  claimed_by=None, claimed_at=None))
+
+
+@dataclass
+class Attempt:
+    """What became of one claimed callback in this round, ready to be written back."""
+
+    callback: object  # the claimed row
+    status: str  # delivered | failed | pending | dropped
+    attempts: int
+    due_at: float
+    http_status: int | None
+    error: str | None
+    elapsed_ms: float
+    finished_at: float
+
+    def params(self):
+        """Return the bind parameters of the settling UPDATE."""
+        return {"callback_id": self.callback.id, "new_status": self.status, "new_attempts": self.attempts,
+                "new_due_at": self.due_at, "new_last_status": self.http_status, "new_last_error": self.error,
+                "new_delivered_at": self.finished_at if self.status == "delivered" else None}
+
+    def detail(self):
+        """Return the event-log detail of this attempt."""
+        return (f"{self.callback.outcome}; attempt {self.attempts}; {self.status}"
+                + (f"; {self.error}" if self.error else ""))
 
 
 class DeliveryWorker:
     """Deliver due callbacks from the database until stopped."""
 
-    def __init__(self, session_factory, settings, config):
+    def __init__(self, session_factory, settings, events, config):
         self._session_factory = session_factory
         self._settings = settings
-        self._poll = config["SANDBOX_DELIVERY_POLL"]
-        self._timeout = config["SANDBOX_CALLBACK_TIMEOUT"]
+        self._events = events
         self._retry_base = config["SANDBOX_CALLBACK_RETRY_BASE"]
         self._max_attempts = config["SANDBOX_CALLBACK_MAX_ATTEMPTS"]
+        self._poll = config["SANDBOX_DELIVERY_POLL"]
         self._concurrency = config["SANDBOX_DELIVERY_CONCURRENCY"]
+        self._sender = CallbackSender(config["SANDBOX_CALLBACK_TIMEOUT"], self._concurrency)
         self._worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._released_at = float("-inf")
         self._stop = threading.Event()
         self._thread = None
-        self._http = threading.local()
 
     def start(self):
         """Start the daemon thread."""
@@ -61,82 +99,79 @@ class DeliveryWorker:
                     self._stop.wait(self._poll)
 
     def deliver_due(self, pool=None):
-        """Claim due callbacks and send them; return how many were claimed."""
+        """Claim due callbacks, send them and write back what happened; return how many were claimed."""
         self._release_stale()
         claimed = self._claim(limit=self._concurrency * 4)
-        if pool is None:
-            for callback_id in claimed:
-                self._deliver(callback_id)
-        else:
-            list(pool.map(self._deliver, claimed))
+        if not claimed:
+            return 0
+        secrets = self._secrets({row.client_id for row in claimed})
+        failure_rate = self._settings.get("faults")["callback_failure_rate"]
+
+        def attempt(row):
+            return self._attempt(row, secrets.get(row.client_id, []), failure_rate)
+
+        attempts = list(pool.map(attempt, claimed)) if pool is not None else [attempt(row) for row in claimed]
+        self._settle(attempts)
         return len(claimed)
 
     def _release_stale(self):
+        if time.monotonic() - self._released_at < RELEASE_EVERY_SECONDS:
+            return
         with self._session_factory() as db:
-            db.execute(update(Callback).where(Callback.status == "delivering",
-                                              Callback.claimed_at < time.time() - STALE_CLAIM_SECONDS)
+            db.execute(update(CALLBACKS).where(CALLBACKS.c.status == "delivering",
+                                               CALLBACKS.c.claimed_at < time.time() - STALE_CLAIM_SECONDS)
                        .values(status="pending", claimed_by=None, claimed_at=None))
             db.commit()
+        self._released_at = time.monotonic()
 
     def _claim(self, limit):
         now = time.time()
         with self._session_factory() as db:
-            due = db.scalars(select(Callback.id).where(Callback.status == "pending", Callback.due_at <= now)
-                             .order_by(Callback.due_at).limit(limit)).all()
-            claimed = []
-            for callback_id in due:
-                result = db.execute(update(Callback).where(Callback.id == callback_id, Callback.status == "pending",
-                                                           Callback.claimed_by.is_(None))
-                                    .values(status="delivering", claimed_by=self._worker_id, claimed_at=now))
-                if result.rowcount == 1:
-                    claimed.append(callback_id)
+            # A read first: when nothing is due, no write lock is taken.
+            due = db.scalars(select(CALLBACKS.c.id).where(CALLBACKS.c.status == "pending", CALLBACKS.c.due_at <= now)
+                             .order_by(CALLBACKS.c.due_at).limit(limit)).all()
+            if not due:
+                return []
+            rows = db.execute(update(CALLBACKS).where(CALLBACKS.c.id.in_(due), CALLBACKS.c.status == "pending",
+                                                      CALLBACKS.c.claimed_by.is_(None))
+                              .values(status="delivering", claimed_by=self._worker_id, claimed_at=now)
+                              .returning(*CLAIMED_COLUMNS)).all()
             db.commit()
-        return claimed
+        return sorted(rows, key=lambda row: (row.due_at, row.id))
 
-    def _session(self):
-        if not hasattr(self._http, "session"):
-            self._http.session = requests.Session()
-        return self._http.session
-
-    def _deliver(self, callback_id):
+    def _secrets(self, client_ids):
+        # Read on every round, so a secret rotated through the admin signs the very next callback.
         with self._session_factory() as db:
-            callback = db.get(Callback, callback_id)
-            client = db.get(Client, callback.client_id)
-            if random.random() < self._settings.get("faults")["callback_failure_rate"]:
-                self._finish(db, callback, "dropped", None, "dropped by the callback_failure_rate fault", 0.0)
-                return
-            body = callback.body.encode()
-            headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Cronofy-Sandbox",
-                       "Cronofy-HMAC-SHA256": hmac_header(body, client_secrets(client))}
-            started = time.perf_counter()
-            try:
-                response = self._session().post(callback.url, data=body, headers=headers, timeout=self._timeout,
-                                                allow_redirects=False)
-                status, error = response.status_code, None
-                response.close()
-            except requests.RequestException as exc:
-                status, error = None, type(exc).__name__
-            elapsed = (time.perf_counter() - started) * 1000
-            self._settle(db, callback, status, error, elapsed)
+            found = db.execute(select(Client.client_id, Client.secrets).where(Client.client_id.in_(client_ids)))
+            return {client_id: parse_secrets(value) for client_id, value in found}
 
-    def _settle(self, db, callback, status, error, elapsed_ms):
-        callback.attempts += 1
+    def _attempt(self, row, secrets, failure_rate):
+        if random.random() < failure_rate:
+            return Attempt(row, "dropped", row.attempts, row.due_at, None, "dropped by the callback_failure_rate fault",
+                           0.0, time.time())
+        body = row.body.encode()
+        started = time.perf_counter()
+        status, error = self._sender.post(row.url, body, hmac_header(body, secrets))
+        elapsed = (time.perf_counter() - started) * 1000
+        return self._outcome(row, status, error, elapsed)
+
+    def _outcome(self, row, status, error, elapsed_ms):
+        attempts, now = row.attempts + 1, time.time()
         if status is not None and 200 <= status < 300:
-            self._finish(db, callback, "delivered", status, None, elapsed_ms)
-        elif callback.attempts >= self._max_attempts:
-            self._finish(db, callback, "failed", status, error or f"HTTP {status}", elapsed_ms)
-        else:
-            # Exponential backoff with jitter while the receiver fails.
-            backoff = self._retry_base * (2 ** (callback.attempts - 1)) * random.uniform(0.8, 1.2)
-            callback.due_at = time.time() + backoff
-            self._finish(db, callback, "pending", status, error or f"HTTP {status}", elapsed_ms)
+            return Attempt(row, "delivered", attempts, row.due_at, status, None, elapsed_ms, now)
+        reason = error or f"HTTP {status}"
+        if attempts >= self._max_attempts:
+            return Attempt(row, "failed", attempts, row.due_at, status, reason, elapsed_ms, now)
+        # Exponential backoff with jitter while the receiver fails.
+        backoff = self._retry_base * (2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
+        return Attempt(row, "pending", attempts, now + backoff, status, reason, elapsed_ms, now)
 
-    def _finish(self, db, callback, status, http_status, error, elapsed_ms):
-        callback.status, callback.last_status, callback.last_error = status, http_status, error
-        callback.claimed_by = callback.claimed_at = None
-        if status == "delivered":
-            callback.delivered_at = time.time()
-        detail = f"{callback.outcome}; attempt {callback.attempts}; {status}" + (f"; {error}" if error else "")
-        record(db, "callback", "POST", callback_target(callback.url), http_status, elapsed_ms,
-               callback.client_id, detail)
-        db.commit()
+    def _settle(self, attempts):
+        with self._session_factory() as db:
+            db.execute(SETTLE, [attempt.params() for attempt in attempts])
+            db.commit()
+        # Logged in the order the attempts finished, as each used to be logged right after its POST.
+        for attempt in sorted(attempts, key=lambda a: a.finished_at):
+            self._events.record("callback", "POST", callback_target(attempt.callback.url), attempt.http_status,
+                                attempt.elapsed_ms, attempt.callback.client_id, attempt.detail(),
+                                at=attempt.finished_at)

@@ -160,11 +160,6 @@ def is_empty(db):
     return db.scalar(select(func.count()).select_from(Domain)) == 0
 
 
-def find_member(db, email):
-    """Return the directory member with this email (case-insensitive), or None."""
-    return db.scalar(select(Member).where(Member.email == email.strip().lower()))
-
-
 def domain_counts(db):
     """Return {domain name: {kind: count}} for the admin page."""
     rows = db.execute(select(Domain.name, Member.kind, func.count()).join(Member, Member.domain_id == Domain.id)

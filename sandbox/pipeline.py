@@ -6,7 +6,7 @@ import time
 from flask import current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox import eventlog, tokens
+from sandbox import tokens
 from sandbox.db import session
 from sandbox.errors import ApiError
 from sandbox.views.common import error_response, peek_client_id
@@ -78,12 +78,9 @@ def after_request(response):
         return response
     elapsed = (time.perf_counter() - g.get("sandbox_started", time.perf_counter())) * 1000
     try:
-        db = session()
-        db.rollback()  # a failed view may leave the session dirty; the event stands alone
         client_id = g.get("sandbox_client") or (peek_client_id() if request.path.startswith("/oauth/") else None)
-        eventlog.record(db, "request", request.method, request.path, response.status_code, elapsed, client_id)
-        eventlog.maybe_prune(db, current_app.config["SANDBOX_EVENT_LOG_MAX"])
-        db.commit()
+        current_app.extensions["sandbox"].events.record("request", request.method, request.path,
+                                                        response.status_code, elapsed, client_id)
     except Exception:  # noqa: BLE001 - the log must never break a response
         current_app.logger.exception("could not record the event")
     return response

@@ -2,74 +2,99 @@
 
 import time
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from sandbox.directory import PROVIDERS
 from sandbox.errors import locked, oauth_error, unauthorized
 from sandbox.models import AccessToken, Account, Code, Grant, Member, ServiceAccount
 from sandbox.secrets_util import digest, new_code, new_token
 
+CODES, GRANTS, ACCESS_TOKENS = Code.__table__, Grant.__table__, AccessToken.__table__
+ACCOUNTS, MEMBERS, SERVICE_ACCOUNTS = Account.__table__, Member.__table__, ServiceAccount.__table__
+
+# The statements of a code exchange are built once: building and cache-keying them per request cost
+# more CPU than running them.
+# One conditional UPDATE: unknown, another client's, used, expired or a different redirect_uri (byte
+# for byte, query string included, §3.2, §3.3.2) all leave the code untouched and answer invalid_grant;
+# of two concurrent exchanges only one wins.
+CONSUME_CODE = (update(CODES).where(CODES.c.code_hash == bindparam("b_code_hash"),
+                                    CODES.c.client_id == bindparam("b_client_id"), CODES.c.used_at.is_(None),
+                                    CODES.c.expires_at >= bindparam("now"),
+                                    CODES.c.redirect_uri == bindparam("b_redirect_uri"))
+                .values(used_at=bindparam("now")).returning(CODES.c.kind, CODES.c.subject_id, CODES.c.scope))
+INSERT_GRANT = insert(GRANTS).returning(GRANTS.c.id)
+INSERT_ACCESS_TOKEN = insert(ACCESS_TOKENS)
+LINKING_PROFILE = (select(ACCOUNTS.c.profile_id, MEMBERS.c.email, SERVICE_ACCOUNTS.c.provider)
+                   .join(MEMBERS, MEMBERS.c.id == ACCOUNTS.c.member_id)
+                   .join(SERVICE_ACCOUNTS, SERVICE_ACCOUNTS.c.id == ACCOUNTS.c.service_account_id)
+                   .where(ACCOUNTS.c.id == bindparam("account_id")))
+
+
+def code_row(client_id, kind, subject_id, scope, redirect_uri, ttl, starts_at=None):
+    """Return (code in clear, the row that stores it as a digest) for a new single-use code."""
+    code = new_code()
+    start = time.time() if starts_at is None else starts_at
+    return code, {"code_hash": digest(code), "client_id": client_id, "kind": kind, "subject_id": subject_id,
+                  "scope": scope, "redirect_uri": redirect_uri, "expires_at": start + ttl, "used_at": None}
+
 
 def issue_code(db, client_id, kind, subject_id, scope, redirect_uri, ttl, starts_at=None):
     """Store a single-use code and return it in clear (the only time it exists in clear)."""
-    code = new_code()
-    start = time.time() if starts_at is None else starts_at
-    db.add(Code(code_hash=digest(code), client_id=client_id, kind=kind, subject_id=subject_id,
-                scope=scope, redirect_uri=redirect_uri, expires_at=start + ttl))
+    code, row = code_row(client_id, kind, subject_id, scope, redirect_uri, ttl, starts_at)
+    db.add(Code(**row))
     return code
 
 
 def _consume_code(db, client, code, redirect_uri):
-    row = db.get(Code, digest(code))
     now = time.time()
-    if row is None or row.client_id != client.client_id or row.used_at is not None or row.expires_at < now:
-        raise oauth_error("invalid_grant")
-    if row.redirect_uri != redirect_uri:  # byte for byte, query string included (§3.2, §3.3.2)
-        raise oauth_error("invalid_grant")
-    claimed = db.execute(update(Code).where(Code.code_hash == row.code_hash, Code.used_at.is_(None))
-                         .values(used_at=now))
-    if claimed.rowcount != 1:
+    row = db.connection().execute(CONSUME_CODE, {"b_code_hash": digest(code), "b_client_id": client.client_id,
+                                                 "now": now, "b_redirect_uri": redirect_uri}).first()
+    if row is None:
         raise oauth_error("invalid_grant")
     return row
 
 
 def _new_grant(db, client_id, subject_type, subject_id, scope):
     refresh = new_token()
-    grant = Grant(client_id=client_id, subject_type=subject_type, subject_id=subject_id, scope=scope,
-                  refresh_hash=digest(refresh))
-    db.add(grant)
-    db.flush()
-    return grant, refresh
+    grant_id = db.connection().execute(INSERT_GRANT, {"client_id": client_id, "subject_type": subject_type,
+                                                      "subject_id": subject_id, "scope": scope,
+                                                      "refresh_hash": digest(refresh)}).scalar_one()
+    return grant_id, refresh
 
 
-def _issue_access(db, grant, ttl):
+def _issue_access(db, grant_id, ttl):
     token = new_token()
-    db.add(AccessToken(token_hash=digest(token), grant_id=grant.id, expires_at=time.time() + ttl))
+    db.connection().execute(INSERT_ACCESS_TOKEN, {"token_hash": digest(token), "grant_id": grant_id,
+                                                  "expires_at": time.time() + ttl, "revoked": False})
     return token
 
 
-def _ttl(grant, limits):
-    return limits["sa_token_ttl"] if grant.subject_type == "service_account" else limits["account_token_ttl"]
+def _ttl(subject_type, limits):
+    return limits["sa_token_ttl"] if subject_type == "service_account" else limits["account_token_ttl"]
 
 
-def _base_response(grant, access, refresh, limits):
-    return {"token_type": "bearer", "access_token": access, "expires_in": int(_ttl(grant, limits)),
-            "refresh_token": refresh, "scope": grant.scope}
+def _base_response(subject_type, scope, access, refresh, limits):
+    return {"token_type": "bearer", "access_token": access, "expires_in": int(_ttl(subject_type, limits)),
+            "refresh_token": refresh, "scope": scope}
 
 
-def linking_profile(db, account):
+def _grant_response(db, client_id, subject_type, subject_id, scope, limits):
+    grant_id, refresh_token = _new_grant(db, client_id, subject_type, subject_id, scope)
+    access = _issue_access(db, grant_id, _ttl(subject_type, limits))
+    return _base_response(subject_type, scope, access, refresh_token, limits)
+
+
+def linking_profile(db, account_id):
     """Return the linking_profile object of an account token (§3.3.2)."""
-    member = db.get(Member, account.member_id)
-    provider = db.get(ServiceAccount, account.service_account_id).provider
-    return {"provider_name": provider, "provider_service": PROVIDERS[provider]["service"],
-            "profile_id": account.profile_id, "profile_name": member.email}
+    row = db.connection().execute(LINKING_PROFILE, {"account_id": account_id}).one()
+    return {"provider_name": row.provider, "provider_service": PROVIDERS[row.provider]["service"],
+            "profile_id": row.profile_id, "profile_name": row.email}
 
 
-def account_tokens(db, client_id, account, scope, limits):
+def account_tokens(db, client_id, account_id, scope, limits):
     """Authorize a delegated account and return its token response (§3.3.2, also §3.5)."""
-    grant, refresh_token = _new_grant(db, client_id, "account", account.id, scope)
-    body = _base_response(grant, _issue_access(db, grant, _ttl(grant, limits)), refresh_token, limits)
-    body.update(account_id=account.id, sub=account.id, linking_profile=linking_profile(db, account))
+    body = _grant_response(db, client_id, "account", account_id, scope, limits)
+    body.update(account_id=account_id, sub=account_id, linking_profile=linking_profile(db, account_id))
     return body
 
 
@@ -77,9 +102,8 @@ def exchange_code(db, client, code, redirect_uri, limits):
     """Swap a code for tokens; raise invalid_grant when unknown, used, expired or redirect_uri differs."""
     row = _consume_code(db, client, code, redirect_uri)
     if row.kind == "account":
-        return account_tokens(db, client.client_id, db.get(Account, row.subject_id), row.scope, limits)
-    grant, refresh_token = _new_grant(db, client.client_id, row.kind, row.subject_id, row.scope)
-    body = _base_response(grant, _issue_access(db, grant, _ttl(grant, limits)), refresh_token, limits)
+        return account_tokens(db, client.client_id, row.subject_id, row.scope, limits)
+    body = _grant_response(db, client.client_id, row.kind, row.subject_id, row.scope, limits)
     body["service_account_id"] = row.subject_id
     return body
 
@@ -97,8 +121,8 @@ def refresh(db, client, refresh_token, limits, rotate):
                              .values(refresh_hash=digest(new_refresh)))
         if swapped.rowcount != 1:
             raise oauth_error("invalid_grant")
-    access = _issue_access(db, grant, _ttl(grant, limits))
-    return _base_response(grant, access, new_refresh, limits)
+    access = _issue_access(db, grant.id, _ttl(grant.subject_type, limits))
+    return _base_response(grant.subject_type, grant.scope, access, new_refresh, limits)
 
 
 def revoke_grants(db, grants):

@@ -44,8 +44,8 @@ def service_account_authorizations():
         db.commit()
         return no_store(jsonify(result))
     entries = delegation.parse_entries(body())
-    delegation.validate(db, client, sa, entries)
-    delegation.enqueue(db, sa, entries, settings.get("limits"), settings.get("faults"))
+    members = delegation.validate(db, client, sa, entries)
+    delegation.enqueue(db, sa, entries, members, settings.get("limits"), settings.get("faults"))
     db.commit()
     return "", 202
 

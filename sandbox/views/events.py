@@ -4,6 +4,7 @@ from flask import Blueprint, jsonify, render_template, request
 
 from sandbox import eventlog
 from sandbox.db import session
+from sandbox.views.common import state
 
 bp = Blueprint("sandbox_events", __name__, url_prefix="/sandbox")
 
@@ -13,6 +14,7 @@ MAX_LIMIT = 10_000
 
 def _query():
     filters = {name: request.args.get(name, "").strip() for name in FILTERS}
+    state().events.flush()  # so this page shows every event recorded before it was asked for
     limit = min(max(request.args.get("limit", eventlog.PAGE_SIZE, type=int) or eventlog.PAGE_SIZE, 1), MAX_LIMIT)
     events, next_before = eventlog.search(session(), filters, request.args.get("before", type=int), limit)
     return filters, events, next_before
