@@ -7,7 +7,6 @@ live in local variables on their way to the upstream client.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -176,19 +175,18 @@ def fresh_access_token(connection_id: int) -> str:
     :raises ReauthorizationNeeded: the refresh token was refused; the connection is marked needs_reauth.
     :raises ConnectionActionError: the connection is not active, or the upstream is unreachable.
     """
-    deadline = time.monotonic() + REFRESH_WAIT_SECONDS
-    while True:
+    def ready() -> str | None:
         connection = db.session.get(Connection, connection_id, populate_existing=True)
         _require_usable(connection)
-        if _token_is_fresh(connection):
-            return _decrypt(connection.access_token_encrypted)
-        if leases.try_acquire(Connection, connection_id, "refresh_lease_until", REFRESH_LEASE_SECONDS):
-            db.session.commit()
-            return _refresh_holding_lease(connection_id)
-        db.session.rollback()
-        if time.monotonic() > deadline:
-            raise ConnectionActionError("Another process is refreshing this connection's token; try again shortly.")
-        time.sleep(0.2)
+        return _decrypt(connection.access_token_encrypted) if _token_is_fresh(connection) else None
+
+    try:
+        token = leases.wait_turn(Connection, connection_id, "refresh_lease_until", REFRESH_LEASE_SECONDS,
+                                 ready=ready, wait=REFRESH_WAIT_SECONDS, poll=0.2)
+    except leases.LeaseBusy:
+        raise ConnectionActionError(
+            "Another process is refreshing this connection's token; try again shortly.") from None
+    return token if token is not None else _refresh_holding_lease(connection_id)
 
 
 def _require_usable(connection: Connection | None) -> None:

@@ -8,7 +8,6 @@ makes sure two processes never refresh the same mailbox at once (the loser would
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from flask import current_app
@@ -42,29 +41,23 @@ def fresh_mailbox_token(mailbox_id: int) -> str:
     :raises MailboxTokenError: not authorized, Cronofy refused the refresh (mailbox marked
         needs_attention), or another process kept refreshing for too long.
     """
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
+    def ready() -> str | None:
         mailbox = db.session.get(Mailbox, mailbox_id, populate_existing=True)
         if mailbox is None or mailbox.status != "authorized" or not mailbox.refresh_token_encrypted:
             raise MailboxTokenError("This mailbox is not authorized.")
-        if _is_fresh(mailbox):
-            return cipher_for(current_app.config).decrypt(mailbox.access_token_encrypted)
-        if leases.try_acquire(Mailbox, mailbox_id, "refresh_lease_until", LEASE_SECONDS):
-            db.session.commit()
-            return _refresh(mailbox_id)
-        db.session.rollback()
-        if time.monotonic() > deadline:
-            raise MailboxTokenError("Another process is refreshing this mailbox's token; try again shortly.")
-        time.sleep(0.1)
+        return cipher_for(current_app.config).decrypt(mailbox.access_token_encrypted) if _is_fresh(mailbox) else None
+
+    try:
+        token = leases.wait_turn(Mailbox, mailbox_id, "refresh_lease_until", LEASE_SECONDS,
+                                 ready=ready, wait=WAIT_SECONDS, poll=0.1)
+    except leases.LeaseBusy:
+        raise MailboxTokenError("Another process is refreshing this mailbox's token; try again shortly.") from None
+    return token if token is not None else _refresh(mailbox_id)
 
 
 def _refresh(mailbox_id: int) -> str:
     mailbox = db.session.get(Mailbox, mailbox_id, populate_existing=True)
     cipher = cipher_for(current_app.config)
-    if _is_fresh(mailbox):
-        # Another process refreshed between our look and our lease: use its token.
-        _release(mailbox)
-        return cipher.decrypt(mailbox.access_token_encrypted)
     data_center = mailbox.connection.data_center if mailbox.connection else mailbox.organization.data_center
     try:
         attempts.budget().acquire(timeout=attempts.BUDGET_WAIT)

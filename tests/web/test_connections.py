@@ -12,7 +12,8 @@ from extensions import db
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.connection import Connection
-from services import connections, upstream
+from services import connections, leases, upstream
+from services.crypto import cipher_for
 from tests.contract.sandbox_support import SA_SCOPE, approve
 
 REDIRECT_URI = "http://127.0.0.1:5000/connect/callback"
@@ -107,6 +108,30 @@ def test_concurrent_refreshes_make_one_upstream_refresh(app, use_sandbox, make_o
     assert not errors, errors
     assert len(results) == 4 and len(set(results)) == 1
     assert len(use_sandbox.events(path="/oauth/token", limit=5000)) - token_calls_before == 1
+
+
+def test_a_refresh_finished_elsewhere_just_before_our_lease_is_used_not_repeated(
+        app, use_sandbox, make_org_admin, monkeypatch):
+    admin = make_org_admin()
+    outcome, _ = connect(admin.organization, use_sandbox)
+    expire(outcome.connection)
+    connection_id = outcome.connection.id
+    token_calls_before = len(use_sandbox.events(path="/oauth/token", limit=5000))
+    real_try_acquire = leases.try_acquire
+
+    def another_process_refreshes_first(*args, **kwargs):
+        # Between our look (stale) and our lease, another process stores a fresh token and lets go.
+        cipher = cipher_for(app.config)
+        db.session.execute(text("UPDATE connections SET access_token_encrypted = :token, "
+                                "access_token_expires_at = :until WHERE id = :id"),
+                           {"token": cipher.encrypt("fresh-from-elsewhere"), "id": connection_id,
+                            "until": utcnow() + timedelta(minutes=30)})
+        return real_try_acquire(*args, **kwargs)
+
+    monkeypatch.setattr(leases, "try_acquire", another_process_refreshes_first)
+    assert connections.fresh_access_token(connection_id) == "fresh-from-elsewhere"
+    assert len(use_sandbox.events(path="/oauth/token", limit=5000)) == token_calls_before
+    assert db.session.get(Connection, connection_id, populate_existing=True).refresh_lease_until is None
 
 
 def test_refused_refresh_marks_needs_reauth_and_says_what_to_do(use_sandbox, make_org_admin, client, login_as):
