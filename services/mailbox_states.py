@@ -13,7 +13,8 @@ from models.mailbox import Mailbox, MailboxEvent
 
 ALLOWED = {
     "new": {"queued", "requested", "revoked"},
-    "queued": {"requested", "new", "failed", "revoked"},
+    # Back to needs_attention when a run is cancelled before sending it (the prior status is restored).
+    "queued": {"requested", "new", "failed", "revoked", "needs_attention"},
     "requested": {"authorized", "failed", "queued", "revoked"},
     "authorized": {"revoked", "needs_attention", "queued"},
     "failed": {"queued", "new", "revoked", "authorized"},

@@ -180,12 +180,13 @@ def test_pause_resume_and_cancel(admin, connection, healthy, worker, engine):
 
 
 def test_cancel_puts_unsent_mailboxes_back_where_they_were(admin, connection, engine):
-    ids = add_mailboxes(admin.organization, ["a@acme.example", "b@acme.example"])
+    ids = add_mailboxes(admin.organization, ["a@acme.example", "b@acme.example", "c@acme.example"])
     db.session.get(Mailbox, ids[1]).status = "failed"
+    db.session.get(Mailbox, ids[2]).status = "needs_attention"
     db.session.commit()
     run_id = start(admin, connection, enqueue=False)
-    assert runs.cancel_run(db.session.get(AuthorizationRun, run_id), actor=admin) == 2
+    assert runs.cancel_run(db.session.get(AuthorizationRun, run_id), actor=admin) == 3
     db.session.commit()
-    assert [db.session.get(Mailbox, i).status for i in ids] == ["new", "failed"]
-    assert attempt_counts(run_id) == {"cancelled": 2}
-    assert db.session.scalar(select(func.count(MailboxEvent.id)).where(MailboxEvent.kind == "cancelled")) == 2
+    assert [db.session.get(Mailbox, i).status for i in ids] == ["new", "failed", "needs_attention"]
+    assert attempt_counts(run_id) == {"cancelled": 3}
+    assert db.session.scalar(select(func.count(MailboxEvent.id)).where(MailboxEvent.kind == "cancelled")) == 3
