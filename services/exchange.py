@@ -99,21 +99,21 @@ def process_receipt(receipt_id: int) -> Step:
     return _exchange(work, code_may_be_used=may_be_used)
 
 
-_receipt, _attempt_t, _connection = CallbackReceipt.__table__, AuthorizationAttempt.__table__, Connection.__table__
+_receipts, _attempts, _connections = CallbackReceipt.__table__, AuthorizationAttempt.__table__, Connection.__table__
 _LOAD = (
-    select(_receipt.c.id, _receipt.c.attempt_id, _attempt_t.c.status, _attempt_t.c.mailbox_id, _attempt_t.c.run_id,
-           _connection.c.data_center, _attempt_t.c.callback_url, _attempt_t.c.scope, _attempt_t.c.state,
-           _receipt.c.code_encrypted, _receipt.c.details)
-    .select_from(_receipt)
-    .outerjoin(_attempt_t, _attempt_t.c.id == _receipt.c.attempt_id)
-    .outerjoin(_connection, _connection.c.id == _attempt_t.c.connection_id)
-    .where(_receipt.c.id == bindparam("p_receipt"), _receipt.c.processed_at.is_(None))
+    select(_receipts.c.id, _receipts.c.attempt_id, _attempts.c.status, _attempts.c.mailbox_id, _attempts.c.run_id,
+           _connections.c.data_center, _attempts.c.callback_url, _attempts.c.scope, _attempts.c.state,
+           _receipts.c.code_encrypted, _receipts.c.details)
+    .select_from(_receipts)
+    .outerjoin(_attempts, _attempts.c.id == _receipts.c.attempt_id)
+    .outerjoin(_connections, _connections.c.id == _attempts.c.connection_id)
+    .where(_receipts.c.id == bindparam("p_receipt"), _receipts.c.processed_at.is_(None))
 )
 _CLAIM = (
-    update(_attempt_t)
-    .where(_attempt_t.c.id == bindparam("p_attempt"),
-           or_(_attempt_t.c.status.in_(CLAIMABLE),
-               and_(_attempt_t.c.status == "exchanging", _attempt_t.c.claimed_until < bindparam("p_now"))))
+    update(_attempts)
+    .where(_attempts.c.id == bindparam("p_attempt"),
+           or_(_attempts.c.status.in_(CLAIMABLE),
+               and_(_attempts.c.status == "exchanging", _attempts.c.claimed_until < bindparam("p_now"))))
     .values(status="exchanging", claimed_until=bindparam("p_until"), updated_at=bindparam("p_changed"))
 )
 _INSERT_EVENTS = insert(MailboxEvent.__table__)
@@ -232,18 +232,17 @@ def _unavailable(work: Work, exc: UnavailableError) -> Step:
 
 def _keep(work: Work, tokens: TokenSet) -> Step:
     """Store tokens Cronofy has already issued, retrying a busy database: the code cannot be used again."""
-    for wait in (*KEEP_RETRY_WAITS, None):
+    for wait in KEEP_RETRY_WAITS:
         try:
             store_tokens(work, tokens)
             return _settle(work, "authorized")
         except OperationalError:
             db.session.rollback()
-            if wait is None:
-                raise
             log.warning("Storing the tokens of attempt %s met a busy database; retrying in %.1fs",
                         work.attempt_id, wait)
             time.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+    store_tokens(work, tokens)  # a last try, whose error reaches the job (and recovery tries again)
+    return _settle(work, "authorized")
 
 
 def store_tokens(work: Work, tokens: TokenSet) -> None:

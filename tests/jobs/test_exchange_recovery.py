@@ -98,3 +98,26 @@ def test_tokens_already_issued_survive_a_busy_database(app, admin, connection, e
     assert exchange.process_receipt(receipt.id) == exchange.SETTLED
     mailbox = fresh(Mailbox, mailbox_id)
     assert len(failures) == 2 and mailbox.status == "authorized" and mailbox.refresh_token_encrypted
+
+
+def test_a_callback_that_overtakes_our_record_of_the_202_still_leaves_a_full_timeline(app, admin, connection, engine):
+    mailbox_id = add_mailboxes(admin.organization, directory_emails(engine, trait="none")[:1])[0]
+    run_id = start(admin, connection, enqueue=False)
+    scheduler.pump(run_id, window=3)
+    receipt = _next_receipt()
+    # Play the race: the callback is stored while the pump has not yet recorded Cronofy's 202.
+    attempt = db.session.get(AuthorizationAttempt, receipt.attempt_id)
+    attempt.status, attempt.requested_at = "sending", None
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    mailbox.status, mailbox.requested_at = "queued", None
+    db.session.commit()
+
+    assert exchange.process_receipt(receipt.id) == exchange.SETTLED
+    mailbox = fresh(Mailbox, mailbox_id)
+    assert mailbox.status == "authorized" and mailbox.requested_at and mailbox.authorized_at
+    latest = db.session.scalars(select(MailboxEvent).where(MailboxEvent.mailbox_id == mailbox_id)
+                                .order_by(MailboxEvent.id.desc()).limit(2)).all()[::-1]
+    assert [(e.from_status, e.to_status) for e in latest] == [("queued", "requested"), ("requested", "authorized")]
+    assert latest[0].summary == "Cronofy's callback arrived before the request was recorded"
+    assert {e.state for e in latest} == {attempt.state}
+    assert fresh(AuthorizationAttempt, attempt.id).status == "authorized"
