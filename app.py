@@ -20,6 +20,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_config(app, overrides or {})
     register_logging(app)
     register_extensions(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_security(app)
     register_error_handlers(app)
@@ -51,17 +52,24 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
     csrf.init_app(app)
+    import services.throttle_store  # noqa: F401 - registers the ecc+db:// storage before the limiter looks for it
     limiter.init_app(app)
     bootstrap.init_app(app)
     oauth.init_app(app)
     login_manager.init_app(app)
-    from services import accounts
+    from blueprints import sessions
 
-    login_manager.user_loader(accounts.load_session_user)
+    login_manager.user_loader(sessions.load_user)
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
+
+
+def register_url_converters(app: Flask) -> None:
+    from blueprints import converters
+
+    converters.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -70,9 +78,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_security(app: Flask) -> None:
-    from blueprints import security
+    from blueprints import security, sessions
 
     security.init_app(app)
+    sessions.init_app(app)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -133,6 +134,8 @@ def _upstream_settings() -> dict:
         "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "UPSTREAM_CONNECT_TIMEOUT": _env_float("CRONOFY_CONNECT_TIMEOUT", 5.0),
         "UPSTREAM_READ_TIMEOUT": _env_float("CRONOFY_READ_TIMEOUT", 15.0),
+        # Delegated-access callbacks without Cronofy-HMAC-SHA256 are refused unless this is set (§3.11).
+        "CALLBACKS_ALLOW_UNSIGNED": _env("CALLBACKS_ALLOW_UNSIGNED", "false").lower() in ("1", "true", "yes"),
         "RATE_LIMIT_PER_SECOND": _env_int("CRONOFY_RATE_LIMIT_PER_SECOND", 50),
         "RATE_LIMIT_PER_MINUTE": _env_int("CRONOFY_RATE_LIMIT_PER_MINUTE", 500),
         "RATE_BUDGET_SHARE": _env_float("CRONOFY_RATE_BUDGET_SHARE", 0.8),
@@ -154,17 +157,35 @@ def _engine_settings(instance: Path) -> dict:
     }
 
 
+def _session_settings() -> dict:
+    """How long a signed-in session lasts: an absolute limit, and a shorter one without activity."""
+    lifetime_hours = _env_int("SESSION_LIFETIME_HOURS", 12)
+    idle_minutes = _env_int("SESSION_IDLE_MINUTES", 120)
+    if lifetime_hours < 1 or idle_minutes < 1:
+        raise ConfigurationError("SESSION_LIFETIME_HOURS and SESSION_IDLE_MINUTES must be at least 1.")
+    return {
+        "SESSION_LIFETIME_HOURS": lifetime_hours,
+        "SESSION_IDLE_MINUTES": idle_minutes,
+        # The signed cookie itself stops being accepted after the same absolute lifetime.
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=lifetime_hours),
+    }
+
+
 def _web_settings(is_production: bool, redis_url: str | None) -> dict:
     """Sessions, cookies, throttling, link lifetimes and upload limits."""
     return {
         "SETUP_LINK_TTL_HOURS": _env_int("SETUP_LINK_TTL_HOURS", 72),
         "SUPPORT_ACCESS_MINUTES": _env_int("SUPPORT_ACCESS_MINUTES", 60),
+        **_session_settings(),
         "CONSENT_STATE_TTL_MINUTES": _env_int("CONSENT_STATE_TTL_MINUTES", 30),
         "INVITATION_TTL_HOURS": _env_int("INVITATION_TTL_HOURS", 24 * 7),
         "PASSWORD_RESET_TTL_HOURS": _env_int("PASSWORD_RESET_TTL_HOURS", 24),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
+        "SIGN_IN_ACCOUNT_RATE_LIMIT": _env("SIGN_IN_ACCOUNT_RATE_LIMIT", "5 per minute;20 per hour"),
+        # Without Redis the counts live in the database (services/throttle_store.py), shared by every worker.
+        "RATELIMIT_STORAGE_URI": redis_url or "ecc+db://",
+        # No X-RateLimit-* headers: they would tell which sign-in limit (address or account) was reached.
+        "RATELIMIT_HEADERS_ENABLED": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": is_production,

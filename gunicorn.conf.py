@@ -16,6 +16,9 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "50000"))
 max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
-# Query strings can carry one-time tokens (invitation and reset links): log the path only.
+# Query strings can carry one-time secrets (an OAuth code): log the path only.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+# Paths can carry them too (reset, invitation, setup and callback links): this logger masks them in
+# every field, query values included (access_log.py).
+logger_class = "access_log.AccessLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -38,6 +38,7 @@ from extensions import db  # noqa: E402
 from models.base import utcnow  # noqa: E402
 from models.connection import Connection  # noqa: E402
 from models.mailbox import MAILBOX_STATUSES, Mailbox  # noqa: E402
+from services import sessions  # noqa: E402
 from models.organization import Organization  # noqa: E402
 from models.user import ROLE_ORG_ADMIN, User  # noqa: E402
 
@@ -171,8 +172,10 @@ class Subject:
             admin, connection_ids = seed(size)
             analyze(url)
             self.client = self.app.test_client()
+            started = sessions.start_session(admin)
+            db.session.commit()
             with self.client.session_transaction() as session:
-                session["_user_id"], session["_fresh"] = admin.get_id(), True
+                session["_user_id"], session["_fresh"], session["_sid"] = admin.get_id(), True, started.token
             self.urls = page_urls(admin.organization_id, connection_ids)
 
     def close(self) -> None:

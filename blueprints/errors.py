@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from blueprints import secret_paths
+from services.mailbox_import import format_size
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,21 @@ def handle_http_exception(exc: HTTPException):
     if status == 429:
         message = "Too many attempts in a short time. Wait a minute, then try again."
     elif status == 413:
-        limit_mib = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) / (1024 * 1024)
-        message = f"What you sent is larger than the {limit_mib:g} MiB the console accepts in one request."
+        message = _too_large_message()
     elif exc.description and status in (400, 403, 413) and exc.description != type(exc).description:
         message = exc.description
     return render_error(status, message=message)
+
+
+def _too_large_message() -> str | None:
+    """Name the body-size limit that applied to this request (some routes set a smaller one).
+
+    A body within that limit was refused by another one (a form field too large): say nothing precise.
+    """
+    limit, length = request.max_content_length, request.content_length
+    if limit is None or (length is not None and length <= limit):
+        return None
+    return f"What you sent is larger than the {format_size(limit)} the console accepts in one request."
 
 
 def handle_csrf_error(exc: CSRFError):
@@ -62,11 +75,14 @@ def handle_csrf_error(exc: CSRFError):
 def handle_unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    # The rule, not the path: a path may carry a one-time secret (a reset or invitation token).
+    rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+    log.exception("unhandled error on %s %s", request.method, rule)
     return render_error(500)
 
 
 def init_app(app: Flask) -> None:
+    secret_paths.keep_out_of(log)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_unexpected)

@@ -1,4 +1,4 @@
-"""Security headers on every response and no caching of signed-in pages."""
+"""Security headers on every response; no caching of signed-in pages or of pages reached through a secret link."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app
 from flask_login import current_user
+
+from blueprints import secret_paths
 
 CRONOFY_APP_HOSTS = "https://*.cronofy.com"
 
@@ -36,9 +38,18 @@ def content_security_policy(app: Flask) -> str:
     )
 
 
+def keep_link_page_private(response: Response) -> None:
+    """A page whose URL carries a secret is never cached and never sends that URL on as a referrer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["Referrer-Policy"] = "no-referrer"
+
+
 def set_security_headers(response: Response) -> Response:
-    """Add the headers every page carries; signed-in pages are never cached."""
+    """Add the headers every page carries; signed-in pages and secret-link pages are never cached."""
     headers = response.headers
+    if secret_paths.is_secret_request():
+        keep_link_page_private(response)
     headers.setdefault("Content-Security-Policy", content_security_policy(current_app))
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -54,3 +65,4 @@ def set_security_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(set_security_headers)
+    secret_paths.init_app(app)

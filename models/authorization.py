@@ -95,9 +95,10 @@ class AuthorizationAttempt(TimestampMixin, db.Model):
     # Random, unguessable; sent as `state` and echoed in the callback (docs/cronofy-api.md §3.3).
     state: Mapped[str] = mapped_column(String(64))
     # The callback URL carries a per-attempt secret; the callback is looked up by its SHA-256. The full
-    # URL is kept because the exchange must send it back as redirect_uri (§3.3.2).
+    # URL is kept, Fernet-encrypted like codes, because the exchange must send it back as redirect_uri
+    # (§3.3.2); services.attempts.callback_url_of opens it.
     callback_token_hash: Mapped[str] = mapped_column(String(64))
-    callback_url: Mapped[str] = mapped_column(Text)
+    callback_url_encrypted: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(Text, default="")
     batch_key: Mapped[str | None] = mapped_column(String(40))
     send_tries: Mapped[int] = mapped_column(default=0)

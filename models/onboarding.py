@@ -108,7 +108,8 @@ class ConsentAttempt(TimestampMixin, db.Model):
     redirect_uri: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
-    # pending, connected, denied, invalid_scope, refused, failed or timed_out.
+    # pending, connected, denied, invalid_scope, refused, failed or timed_out; withdrawn or discarded
+    # when revoking the setup link or discarding the wizard ended the attempt before it came back.
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
     error_key: Mapped[str | None] = mapped_column(String(64))
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))

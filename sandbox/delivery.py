@@ -3,9 +3,11 @@
 Rows are claimed with a conditional UPDATE so that only one thread of one process sends a
 given callback; claims left behind by a process that died are released after a while, so
 delivery survives a restart. Each round claims a batch in one statement, sends it concurrently
-and settles it in one transaction.
+and settles it in one transaction. A callback's body is the only place a delegated code exists in
+clear; once the callback is delivered, given up or dropped, settling removes the code from it.
 """
 
+import json
 import os
 import random
 import threading
@@ -24,14 +26,16 @@ from sandbox.secrets_util import hmac_header
 
 STALE_CLAIM_SECONDS = 60
 RELEASE_EVERY_SECONDS = 5.0  # stale claims are looked for this often; they only go stale after a minute
+FINAL_STATUSES = ("delivered", "failed", "dropped")  # nothing sends these again
 
 CALLBACKS = Callback.__table__
 CLAIMED_COLUMNS = (CALLBACKS.c.id, CALLBACKS.c.client_id, CALLBACKS.c.url, CALLBACKS.c.body, CALLBACKS.c.outcome,
                    CALLBACKS.c.attempts, CALLBACKS.c.due_at)
 SETTLE = (update(CALLBACKS).where(CALLBACKS.c.id == bindparam("callback_id"))
           .values(status=bindparam("new_status"), attempts=bindparam("new_attempts"),
-                  due_at=bindparam("new_due_at"), last_status=bindparam("new_last_status"),
-                  last_error=bindparam("new_last_error"), delivered_at=bindparam("new_delivered_at"),
+                  due_at=bindparam("new_due_at"), body=bindparam("new_body"),
+                  last_status=bindparam("new_last_status"), last_error=bindparam("new_last_error"),
+                  delivered_at=bindparam("new_delivered_at"),
                   claimed_by=None, claimed_at=None))
 
 
@@ -51,13 +55,27 @@ class Attempt:
     def params(self):
         """Return the bind parameters of the settling UPDATE."""
         return {"callback_id": self.callback.id, "new_status": self.status, "new_attempts": self.attempts,
-                "new_due_at": self.due_at, "new_last_status": self.http_status, "new_last_error": self.error,
+                "new_due_at": self.due_at, "new_body": self.kept_body(), "new_last_status": self.http_status,
+                "new_last_error": self.error,
                 "new_delivered_at": self.finished_at if self.status == "delivered" else None}
+
+    def kept_body(self):
+        """Return the body to store: as it was while it may be sent again, without its code after that."""
+        if self.status not in FINAL_STATUSES or self.callback.outcome != "code":
+            return self.callback.body
+        return without_code(self.callback.body)
 
     def detail(self):
         """Return the event-log detail of this attempt."""
         return (f"{self.callback.outcome}; attempt {self.attempts}; {self.status}"
                 + (f"; {self.error}" if self.error else ""))
+
+
+def without_code(body):
+    """Return a success callback's body with the code taken out (the state and the shape stay)."""
+    payload = json.loads(body)
+    payload["authorization"].pop("code", None)
+    return json.dumps(payload)
 
 
 class DeliveryWorker:

@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from extensions import db
 from models.base import utcnow
 from models.user import ROLE_ORG_ADMIN, ROLE_SUPPORT, User
-from services import audit
+from services import audit, sessions
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -109,6 +109,7 @@ def deactivate_user(user: User, *, actor: User | None) -> None:
     user.is_active = False
     user.auth_version += 1
     db.session.flush()
+    sessions.end_user_sessions(user, "deactivated")
     audit.record(
         "user.deactivated", actor=actor, organization=user.organization, target=user, details={"email": user.email}
     )

@@ -22,6 +22,7 @@ from models.authorization import AuthorizationAttempt, AuthorizationRun
 from models.base import utcnow
 from models.mailbox import Mailbox, MailboxEvent
 from services import statements, upstream
+from services.crypto import cipher_for
 from services.mailbox_states import can_transition, transition
 from services.rate_budget import RateBudget
 
@@ -39,13 +40,19 @@ def hash_token(token: str) -> str:
 
 
 def new_correlation() -> dict[str, str]:
-    """Return a fresh unguessable state, callback URL and token hash for one attempt."""
+    """Return a fresh unguessable state, encrypted callback URL and token hash for one attempt."""
     token = secrets.token_urlsafe(24)
+    url = f"{upstream.callback_base_url()}{CALLBACK_PATH}{token}"
     return {
         "state": secrets.token_urlsafe(24),
         "callback_token_hash": hash_token(token),
-        "callback_url": f"{upstream.callback_base_url()}{CALLBACK_PATH}{token}",
+        "callback_url_encrypted": cipher_for(current_app.config).encrypt(url),
     }
+
+
+def callback_url_of(attempt) -> str:
+    """Return the callback URL (with its secret) of an attempt or of a row holding callback_url_encrypted."""
+    return cipher_for(current_app.config).decrypt(attempt.callback_url_encrypted)
 
 
 def _insert_ignoring_conflicts(rows: list[dict]):

@@ -63,6 +63,9 @@ def parse(body: bytes) -> Parsed:
         payload = json.loads(body)
     except ValueError:
         raise CallbackRejected(400, "The body is not JSON.") from None
+    except RecursionError:
+        # Arrays or objects nested thousands deep: no callback looks like that.
+        raise CallbackRejected(400, "The body is nested too deeply.") from None
     auth = payload.get("authorization") if isinstance(payload, dict) else None
     if not isinstance(auth, dict):
         raise CallbackRejected(400, "The body lacks the authorization object.")
@@ -80,7 +83,7 @@ def receive(token: str, body: bytes, signature: str | None) -> int:
 
     The caller commits, then enqueues the exchange.
 
-    :raises CallbackRejected: 404 unknown URL, 413 too large, 401 bad signature, 400 bad body or state.
+    :raises CallbackRejected: 404 unknown URL, 413 too large, 401 unsigned or bad signature, 400 bad body or state.
     """
     if len(body) > MAX_BODY_BYTES:
         raise CallbackRejected(413, "The body is too large.")
@@ -99,8 +102,12 @@ def receive(token: str, body: bytes, signature: str | None) -> int:
 
 
 def _check_signature(body: bytes, signature: str | None) -> str:
-    if signature is None:
-        return "absent"
+    """Return how the callback was signed; :raises CallbackRejected: 401 unsigned (unless allowed) or bad."""
+    if not signature:
+        if current_app.config.get("CALLBACKS_ALLOW_UNSIGNED"):
+            return "absent"
+        log.warning("Callback without Cronofy-HMAC-SHA256 refused (CALLBACKS_ALLOW_UNSIGNED is off)")
+        raise CallbackRejected(401, "The callback is not signed (Cronofy-HMAC-SHA256 is missing).")
     if not verify_hmac(body, signature, upstream.client_secrets()):
         log.warning("Callback with an invalid Cronofy-HMAC-SHA256 refused")
         raise CallbackRejected(401, "The signature does not match.")

@@ -75,7 +75,7 @@ class Work:
     mailbox_id: int | None
     run_id: int | None
     data_center: str | None
-    callback_url: str | None
+    callback_url_encrypted: str | None
     scope: str | None
     state: str | None
     code_encrypted: str | None
@@ -102,7 +102,7 @@ def process_receipt(receipt_id: int) -> Step:
 _receipts, _attempts, _connections = CallbackReceipt.__table__, AuthorizationAttempt.__table__, Connection.__table__
 _LOAD = (
     select(_receipts.c.id, _receipts.c.attempt_id, _attempts.c.status, _attempts.c.mailbox_id, _attempts.c.run_id,
-           _connections.c.data_center, _attempts.c.callback_url, _attempts.c.scope, _attempts.c.state,
+           _connections.c.data_center, _attempts.c.callback_url_encrypted, _attempts.c.scope, _attempts.c.state,
            _receipts.c.code_encrypted, _receipts.c.details)
     .select_from(_receipts)
     .outerjoin(_attempts, _attempts.c.id == _receipts.c.attempt_id)
@@ -194,7 +194,7 @@ def _exchange(work: Work, *, code_may_be_used: bool) -> Step:
     code = cipher_for(current_app.config).decrypt(work.code_encrypted)
     try:
         tokens = upstream.client_for(work.data_center, retry=_NO_RETRY).exchange_code(
-            code, redirect_uri=work.callback_url)
+            code, redirect_uri=attempts.callback_url_of(work))
     except InvalidGrantError:
         return _expired_code(work, code_may_be_used)
     except RateLimitedError as exc:

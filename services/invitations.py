@@ -2,6 +2,10 @@
 
 The link carries `{invitation id, random secret}` signed with the app's SECRET_KEY; only the
 SHA-256 of the secret is stored, so a database dump does not hand out working links.
+
+An organization's admin must not learn which emails have accounts elsewhere: inviting one looks
+exactly like inviting a new person, and the invitation can never be accepted (an account belongs
+to one organization), so whoever opens it is refused with a message that names no account.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ SALT = "ecc.invitation.v1"
 # Why a link cannot be used; views map these to 404 (invalid) or 410 (gone).
 INVALID, EXPIRED, USED, REVOKED = "invalid", "expired", "used", "revoked"
 LINK_PROBLEMS = (INVALID, EXPIRED, USED, REVOKED)
+# Shown to whoever submits an invitation whose email already has an account: it names no account,
+# organization or reason, as the inviting admin may not know that the account exists.
+UNUSABLE = ("This invitation cannot be used to create an account. If you already have an account, sign in with it; "
+            "otherwise ask whoever invited you for a new invitation.")
 # Why a submitted profile was refused: the form field to show the message next to, or a general refusal.
 NAME, PASSWORD, REFUSED = "name", "password", "refused"
 
@@ -82,6 +90,12 @@ def _check_target(role: str, organization: Organization | None, invited_by: User
         raise InvitationError("You can only invite admins of your own organization.")
 
 
+def _may_know_of(account: User, inviter: User | None) -> bool:
+    """Tell whether the inviter may be told that account exists: support staff and the CLI see every
+    organization, an organization's admin only their own."""
+    return inviter is None or inviter.is_support or account.organization_id == inviter.organization_id
+
+
 def _revoke_pending(email: str, organization: Organization | None) -> None:
     same_org = (
         Invitation.organization_id.is_(None)
@@ -101,15 +115,17 @@ def create_invitation(
 ) -> IssuedInvitation:
     """Create an invitation and its link; an older pending one for the same email and organization is revoked.
 
-    :raises InvitationError: for an invalid email, an email that already has an account, or a
-        role and organization that do not match (or that the inviter may not grant).
+    :raises InvitationError: for an invalid email, an email that already has an account the inviter
+        may know of (see `_may_know_of`), or a role and organization that do not match (or that the
+        inviter may not grant).
     """
     try:
         email = normalize_email(email)
     except AccountError as exc:
         raise InvitationError(str(exc)) from exc
     _check_target(role, organization, invited_by)
-    if find_user_by_email(email) is not None:
+    existing = find_user_by_email(email)
+    if existing is not None and _may_know_of(existing, invited_by):
         raise InvitationError(f"{email} already has an account.")
     _revoke_pending(email, organization)
     secret = secrets.token_urlsafe(32)
@@ -206,12 +222,13 @@ def accept_invitation(token: str, *, name: str, password: str) -> User:
     """Create the invitee's account from a valid link; the link works once, even under a race.
 
     :raises InvitationError: for a bad link (see `resolve_invitation`), an empty or overlong
-        name, a weak password, or an email that has meanwhile got an account.
+        name, a weak password, or an email that has an account (made meanwhile, or elsewhere before
+        the invitation): the existing account is never changed and the message does not say so.
     """
     invitation = resolve_invitation(token)
     name = _check_profile(invitation, name, password)
     if find_user_by_email(invitation.email) is not None:
-        raise InvitationError(f"{invitation.email} already has an account. Sign in instead.", USED)
+        raise InvitationError(UNUSABLE, USED)
     _claim(invitation)
     user = User(
         email=invitation.email,

@@ -26,6 +26,8 @@ ENCRYPTED = (
     EncryptedColumns("models.connection:Connection", ("access_token_encrypted", "refresh_token_encrypted")),
     EncryptedColumns("models.mailbox:Mailbox", ("access_token_encrypted", "refresh_token_encrypted")),
     EncryptedColumns("models.authorization:CallbackReceipt", ("code_encrypted",)),
+    EncryptedColumns("models.authorization:AuthorizationAttempt", ("callback_url_encrypted",)),
+    EncryptedColumns("models.session:UserSession", ("stash_encrypted",)),
 )
 CHUNK = 500
 

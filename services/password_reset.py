@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from extensions import db
 from models.user import User
-from services import audit
+from services import audit, sessions
 from services.accounts import MAX_PASSWORD_LENGTH, AccountError, check_password_strength, hash_password
 from services.invitations import public_url
 
@@ -99,5 +99,6 @@ def reset_password(token: str, password: str) -> User:
     if result.rowcount != 1:
         raise PasswordResetError("This reset link was already used. Sign in, or ask support for a new link.", USED)
     db.session.refresh(user)
+    sessions.end_user_sessions(user, "password_changed")
     audit.record("password.reset", actor=user, organization=user.organization, target=user)
     return user

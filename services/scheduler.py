@@ -156,7 +156,8 @@ def _claim_batch(run: AuthorizationRun, size: int) -> list[AuthorizationAttempt]
 def _items(batch: list[AuthorizationAttempt]) -> list[DelegatedRequest]:
     emails = dict(db.session.execute(
         select(Mailbox.id, Mailbox.email).where(Mailbox.id.in_([a.mailbox_id for a in batch]))).all())
-    return [DelegatedRequest(email=emails[a.mailbox_id], callback_url=a.callback_url, scope=a.scope, state=a.state)
+    return [DelegatedRequest(email=emails[a.mailbox_id], callback_url=attempts.callback_url_of(a), scope=a.scope,
+                             state=a.state)
             for a in batch]
 
 

@@ -26,6 +26,7 @@ pytest_plugins = [
 from app import create_app  # noqa: E402
 from extensions import db, limiter  # noqa: E402
 from tests import factories  # noqa: E402
+from tests.helpers import put_signed_in  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 _TEST_QUEUE_DIR = Path(tempfile.mkdtemp(prefix="ecc-test-queue-"))
@@ -168,8 +169,7 @@ def login_as(client):
 
     def _login(user):
         with client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
+            put_signed_in(session, user)
         return user
 
     return _login

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from contextlib import contextmanager
 
 from flask import current_app
@@ -13,7 +14,7 @@ from models.base import utcnow
 from models.connection import Connection
 from models.mailbox import Mailbox
 from models.organization import Organization
-from services import connections, upstream
+from services import connections, sessions, upstream
 from services.crypto import cipher_for
 from services.mailbox_states import transition
 from tests.contract.sandbox_support import DELEGATED_SCOPE, SA_SCOPE, CallbackReceiver, approve, delegated_account
@@ -117,3 +118,33 @@ def sandbox_directory_changed(sandbox, domain: str, *, new_rooms=(), retired=())
             for email, kind in kinds.items():
                 session.execute(update(Member).where(Member.email == email).values(kind=kind))
             session.commit()
+
+
+def put_signed_in(cookie_session, user) -> None:
+    """Sign user in on a test client's cookie session (from session_transaction), with a live session record."""
+    started = sessions.start_session(user)
+    db.session.commit()
+    cookie_session["_user_id"] = user.get_id()
+    cookie_session["_fresh"] = True
+    cookie_session["_sid"] = started.token
+
+
+@contextmanager
+def scratch_postgres_database(test_database_url: str, prefix: str):
+    """Yield the URL of a brand-new PostgreSQL database on the test server; drop it afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from config import _normalise_database_url
+
+    base = make_url(_normalise_database_url(test_database_url))
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 from app import create_app
 from extensions import db
 from models.base import render_migration_item
 from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
+from tests.helpers import scratch_postgres_database
 
 
 @pytest.fixture
@@ -23,17 +21,8 @@ def empty_database_url(tmp_path):
     if not ON_POSTGRES:
         yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
         return
-    from config import _normalise_database_url
-
-    base = make_url(_normalise_database_url(TEST_DATABASE_URL))
-    name = f"ecc_migrations_{secrets.token_hex(4)}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_postgres_database(TEST_DATABASE_URL, "ecc_migrations") as url:
+        yield url
 
 
 @pytest.fixture

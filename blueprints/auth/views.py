@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+import hashlib
+import hmac
 
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from blueprints import sessions
 from blueprints.auth import bp
 from blueprints.auth.forms import AcceptInvitationForm, ResetPasswordForm, SignInForm
 from blueprints.auth.redirects import safe_next
@@ -13,16 +17,36 @@ from extensions import db, limiter
 from services import accounts, invitations, password_reset
 
 
+# One answer for both sign-in limits, so that it tells nobody which one (address or account) was reached.
+SIGN_IN_THROTTLED = "Too many sign-in attempts. Wait a minute, then try again."
+# The sign-in form refuses longer emails; the per-account key reads no more of what was typed.
+MAX_EMAIL = 254
+
+
 def _sign_in_limit() -> str:
     return current_app.config["SIGN_IN_RATE_LIMIT"]
 
 
+def _account_limit() -> str:
+    return current_app.config["SIGN_IN_ACCOUNT_RATE_LIMIT"]
+
+
+def _submitted_account() -> str:
+    """Key the per-account limit by the email typed in, as sign-in looks it up, whoever's address sent it.
+
+    The key is a keyed digest, so that what was typed (at times a password) reaches no log or counter row.
+    """
+    typed = (request.form.get("email") or "")[:MAX_EMAIL]
+    try:
+        account = accounts.normalize_email(typed)
+    except accounts.AccountError:
+        account = typed.strip().lower()
+    return "account:" + hmac.new(current_app.secret_key.encode(), account.encode(), hashlib.sha256).hexdigest()
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(
-    _sign_in_limit,
-    methods=["POST"],
-    error_message="Too many sign-in attempts from your address. Wait a minute, then try again.",
-)
+@limiter.limit(_sign_in_limit, methods=["POST"], error_message=SIGN_IN_THROTTLED)
+@limiter.limit(_account_limit, key_func=_submitted_account, methods=["POST"], error_message=SIGN_IN_THROTTLED)
 def sign_in():
     if current_user.is_authenticated:
         return redirect(url_for("organizations.home"))
@@ -33,7 +57,7 @@ def sign_in():
             db.session.rollback()
             flash("That email and password do not match an active account.", "danger")
             return render_template("auth/sign_in.html", form=form), 401
-        login_user(user)
+        sessions.sign_in(user)
         db.session.commit()
         return redirect(safe_next(request.args.get("next")) or url_for("organizations.home"))
     return render_template("auth/sign_in.html", form=form), 422 if request.method == "POST" else 200
@@ -42,24 +66,17 @@ def sign_in():
 @bp.post("/sign-out")
 @login_required
 def sign_out():
-    logout_user()
+    """End this browser's session on the server, so that a copy of its cookie opens nothing."""
+    sessions.sign_out()
+    db.session.commit()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.sign_in"))
 
 
-@bp.after_request
-def keep_link_pages_private(response):
-    """Pages reached through a secret link are never cached and never leak the link as a referrer."""
-    if request.endpoint in ("auth.accept_invitation", "auth.reset_password"):
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 @bp.errorhandler(429)
 def too_many_sign_in_attempts(exc):
-    """Explain the sign-in throttle in words; the limit counts attempts per address."""
-    return render_error(429, title="Too many sign-in attempts", message=exc.description)
+    """Explain the sign-in throttle in words, the same for the per-address and the per-account limit."""
+    return render_error(429, title="Too many sign-in attempts", message=SIGN_IN_THROTTLED)
 
 
 def _bad_link(exc: accounts.AccountError, title: str):
@@ -80,12 +97,11 @@ def _show_on_form(form, exc: accounts.AccountError) -> None:
 
 def _signed_in_as(user) -> None:
     """Replace whoever is signed in on this browser by user, and commit."""
-    logout_user()
-    login_user(user)
+    sessions.sign_in(user)
     db.session.commit()
 
 
-@bp.route("/invitations/<token>", methods=["GET", "POST"])
+@bp.route("/invitations/<secret:token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
     """Show who invited whom to what; on a valid profile create the account and sign it in."""
     try:
@@ -109,7 +125,7 @@ def accept_invitation(token: str):
     return render_template("auth/accept_invitation.html", form=form, invitation=invitation), status
 
 
-@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@bp.route("/reset-password/<secret:token>", methods=["GET", "POST"])
 def reset_password(token: str):
     """Let the holder of a reset link choose a new password, then sign them in."""
     try:

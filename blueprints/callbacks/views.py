@@ -11,7 +11,7 @@ from services import callbacks
 from services.cronofy import HMAC_HEADER
 
 
-@bp.post("/delegated/<token>")
+@bp.post("/delegated/<secret:token>")
 @limiter.exempt
 def delegated(token: str):
     """Verify and store a delegated-access result; commit before answering so nothing is lost."""

@@ -6,6 +6,7 @@ from flask import Response, abort, flash, redirect, render_template, request, st
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from blueprints.converters import parse_id
 from blueprints.mailboxes import bp
 from blueprints.mailboxes.forms import AddMailboxForm
 from extensions import db
@@ -56,7 +57,8 @@ def index(org_id: int):
         "mailboxes/index.html", organization=organization, flt=flt, counts=counts, matching=matching, page=rows,
         has_any=matching > 0 or _has_any(organization), groups=mailbox_query.groups(organization),
         connections=connections.list_for(organization), statuses=MAILBOX_STATUSES, kinds=MAILBOX_KINDS,
-        sorts=mailbox_query.SORT_LABELS, selection=_active_selection(organization, request.args.get("selection", type=int)),
+        sorts=mailbox_query.SORT_LABELS,
+        selection=_active_selection(organization, request.args.get("selection", type=parse_id)),
     )
 
 
@@ -88,12 +90,12 @@ def select_mailboxes(org_id: int):
 
 
 def _selection_for_action(organization, action: str, flt: MailboxFilter) -> MailboxSelection:
-    current = _active_selection(organization, request.form.get("selection_id", type=int))
+    current = _active_selection(organization, request.form.get("selection_id", type=parse_id))
     if action == "select_all":
         return selections.create_selection(organization, user=current_user, flt=flt)
     if current is not None:
         return current
-    ticked = [int(v) for v in request.form.getlist("mailbox_ids") if v.isdigit()]
+    ticked = [i for i in request.form.getlist("mailbox_ids", type=parse_id) if i]
     return selections.create_selection(organization, user=current_user, mailbox_ids=ticked)
 
 
@@ -102,7 +104,7 @@ def _selection_for_action(organization, action: str, flt: MailboxFilter) -> Mail
 def export(org_id: int):
     """Stream the filtered list (or a selection) as CSV; the export is audited before the first row."""
     organization = organization_or_404(org_id)
-    selection_id = request.args.get("selection", type=int)
+    selection_id = request.args.get("selection", type=parse_id)
     if selection_id:
         selection = _selection_or_404(organization, selection_id)
         query = mailbox_export.base_query(organization, ids=selections.resolve(selection, organization))

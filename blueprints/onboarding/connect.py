@@ -74,7 +74,7 @@ def _wizard_back_url(wizard, step: str | None) -> str | None:
 
 def _back_url_for(attempt: ConsentAttempt | None, problem: consent.ConsentProblem) -> str | None:
     if attempt is not None and attempt.setup_link_id is not None:
-        return session.get(SETUP_RETURN_KEY)
+        return None if problem.text.final else session.get(SETUP_RETURN_KEY)
     if attempt is None:
         return url_for("organizations.home") if current_user.is_authenticated else None
     return _wizard_back_url(attempt.wizard_session, problem.text.retry_step)
@@ -95,7 +95,8 @@ def callback():
     attempt = consent.find_attempt(state)
     try:
         if attempt is not None and attempt.used_at is None and not take_state(attempt.data_center, state):
-            raise consent.ConsentProblem("other_session", attempt)
+            # An ended attempt says why it ended, to this browser or any other (a reload included).
+            raise consent.ConsentProblem(consent.why_ended(attempt) or "other_session", attempt)
         attempt = consent.claim_consent(state)
         db.session.commit()
     except consent.ConsentProblem as problem:
@@ -188,7 +189,7 @@ def _setup_problem(exc: setup_links.SetupLinkError):
     return render_template("onboarding/setup_unavailable.html", message=str(exc)), status
 
 
-@bp.get("/setup/<token>")
+@bp.get("/setup/<secret:token>")
 def setup_page(token: str):
     try:
         link = setup_links.resolve_setup_link(token)
@@ -202,7 +203,7 @@ def setup_page(token: str):
     )
 
 
-@bp.post("/setup/<token>/connect")
+@bp.post("/setup/<secret:token>/connect")
 def setup_connect(token: str):
     try:
         link = setup_links.resolve_setup_link(token)

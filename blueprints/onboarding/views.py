@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from blueprints.converters import parse_id
 from blueprints.onboarding import bp
 from blueprints.onboarding.forms import (
     ChecklistForm,
@@ -87,9 +88,10 @@ def _reconnect_target(organization) -> Connection | None:
     raw = request.values.get("reconnect", "")
     if not raw:
         return None
-    if not raw.isdigit():
+    connection_id = parse_id(raw)
+    if connection_id is None:
         abort(404)
-    return scoped_or_404(Connection, int(raw), organization)
+    return scoped_or_404(Connection, connection_id, organization)
 
 
 @bp.get("/orgs/<int:org_id>/wizard")
@@ -212,6 +214,7 @@ def discard(org_id: int, wizard_id: int):
     try:
         wizards.discard(wizard)
     except wizards.WizardError as exc:
+        db.session.rollback()
         flash(str(exc), "info")
         return redirect(url_for("onboarding.start", org_id=wizard.organization_id))
     db.session.commit()

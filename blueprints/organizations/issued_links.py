@@ -1,13 +1,14 @@
 """Show a just-created invitation link once, on the page the POST redirects to.
 
-No email is sent, so the person who invites must copy the link. It is kept in the (signed,
-HttpOnly) session only until the next page of that organization's admins renders it.
+No email is sent, so the person who invites must copy the link. It is kept on the server, encrypted
+with the signed-in session's record (the cookie is signed but readable), only until the next page
+of that organization's admins renders it.
 """
 
 from __future__ import annotations
 
-from flask import session
-
+from blueprints import sessions as web_sessions
+from services import sessions
 from services.invitations import IssuedInvitation
 
 _KEY = "issued_invitation"
@@ -15,17 +16,22 @@ _KEY = "issued_invitation"
 
 def remember(issued: IssuedInvitation) -> None:
     """Keep issued's link for the next render of its organization's admins page."""
-    session[_KEY] = {
+    record_id = web_sessions.current_record_id()
+    if record_id is None:
+        return
+    sessions.stash_put(record_id, _KEY, {
         "organization_id": issued.invitation.organization_id,
         "email": issued.invitation.email,
         "url": issued.url,
-    }
+    })
 
 
 def pop(organization_id: int) -> dict | None:
     """Return and forget the link kept for organization_id, if any."""
-    kept = session.get(_KEY)
+    record_id = web_sessions.current_record_id()
+    if record_id is None:
+        return None
+    kept = sessions.stash_peek(record_id, _KEY)
     if not kept or kept.get("organization_id") != organization_id:
         return None
-    session.pop(_KEY)
-    return kept
+    return sessions.stash_pop(record_id, _KEY)

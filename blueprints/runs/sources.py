@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Select, func, select
 
+from blueprints.converters import parse_id
 from extensions import db
 from models.mailbox import Mailbox
 from models.organization import Organization
@@ -56,7 +57,8 @@ def from_args(args: Mapping, organization: Organization) -> Source:
 
 
 def _selection(raw: str, organization: Organization) -> Source:
-    chosen = db.session.get(MailboxSelection, int(raw)) if str(raw).isdigit() else None
+    selection_id = parse_id(raw)
+    chosen = db.session.get(MailboxSelection, selection_id) if selection_id else None
     if chosen is None or chosen.organization_id != organization.id:
         raise SourceError("That selection does not exist. Select the mailboxes again on the mailbox list.")
     if selections.is_expired(chosen):

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 import jobs
+from blueprints.converters import parse_id
 from blueprints.runs import bp
 from blueprints.runs.forms import StartRunForm, scope_choices
 from blueprints.runs.sources import SourceError, from_args
@@ -107,8 +108,8 @@ def from_list(org_id: int):
 
 
 def _list_selection(organization) -> MailboxSelection:
-    current = db.session.get(MailboxSelection, request.form.get("selection_id", 0, type=int) or 0)
+    current = db.session.get(MailboxSelection, request.form.get("selection_id", type=parse_id) or 0)
     if current is not None and current.organization_id == organization.id and not selections.is_expired(current):
         return current
-    ticked = [int(v) for v in request.form.getlist("mailbox_ids") if v.isdigit()]
+    ticked = [i for i in request.form.getlist("mailbox_ids", type=parse_id) if i]
     return selections.create_selection(organization, user=current_user, mailbox_ids=ticked)

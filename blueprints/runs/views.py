@@ -8,6 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 import jobs
+from blueprints.converters import parse_id
 from blueprints.runs import bp, queries
 from extensions import db
 from models.authorization import ATTEMPT_STATUSES, AuthorizationRun
@@ -40,7 +41,7 @@ def show(org_id: int, run_id: int):
     organization = organization_or_404(org_id)
     run = scoped_or_404(AuthorizationRun, run_id, organization)
     status = queries.status_filter(request.args.get("status"))
-    page = queries.outcomes(run, status=status, after=request.args.get("after", type=int),
+    page = queries.outcomes(run, status=status, after=request.args.get("after", type=parse_id),
                             provider=run.connection.provider)
     return render_template("runs/show.html", outcomes=page, status=status, statuses=ATTEMPT_STATUSES,
                            **_progress_context(organization, run))

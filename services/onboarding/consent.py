@@ -6,6 +6,11 @@ On the way back, `claim_consent` uses the attempt up with a conditional UPDATE, 
 double-delivered reply can never be processed twice, and `complete_consent` exchanges the code,
 reads UserInfo with the new token and records the connection. Every failure ends in a
 `ConsentProblem` that says what happened and where to go next; nothing is half-stored.
+
+Revoking the setup link or discarding the wizard ends the attempts still under way (their outcome
+becomes withdrawn or discarded). A reply for an ended attempt, or one whose link or wizard is gone,
+is refused before the code is exchanged, and once more, under the rows' locks, just before the
+connection would be recorded, so a revoke that lands during the exchange still wins.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class ProblemText:
     message: str
     status: int
     retry_step: str | None  # the wizard step that offers a way forward, None when the state is unusable
+    final: bool = False  # the setup behind the attempt is gone: there is no way back to offer
 
 
 PROBLEMS: dict[str, ProblemText] = {
@@ -91,8 +97,27 @@ PROBLEMS: dict[str, ProblemText] = {
     "wizard_closed": ProblemText(
         "This setup is closed", "The wizard this connection belongs to was finished or discarded. Start a new one to "
         "connect calendars.", 409, None),
+    "link_withdrawn": ProblemText(
+        "This setup link was withdrawn", "This setup link was withdrawn while the consent page was open, so the "
+        "approval was not used. Nothing was connected or changed. Ask whoever sent the link for a new one.", 410, None,
+        final=True),
+    "link_expired": ProblemText(
+        "This setup link has expired", "This setup link expired before the consent page sent you back, so the "
+        "approval was not used. Nothing was connected or changed. Ask whoever sent the link for a new one.", 410,
+        None, final=True),
+    "setup_finished": ProblemText(
+        "This setup is already finished", "The calendars of this setup were connected another way while the consent "
+        "page was open, so this approval was not used. Nothing was changed.", 409, None, final=True),
+    "wizard_discarded": ProblemText(
+        "This setup was discarded", "This setup was discarded while the consent page was open, so the approval was "
+        "not used. Nothing was connected or changed. To connect calendars, start a new setup in the console, or ask "
+        "whoever sent you the link for a new one.", 410, None, final=True),
 }
 REDIRECT_ERRORS = {"access_denied": "denied", "invalid_scope": "invalid_scope"}
+# Outcomes that revoking the link or discarding the wizard give an attempt still under way, and back.
+ENDED_OUTCOMES = {"withdrawn": "link_withdrawn", "discarded": "wizard_discarded"}
+ENDED_KINDS = {kind: outcome for outcome, kind in ENDED_OUTCOMES.items()}
+LINK_GONE = {"revoked": "link_withdrawn", "expired": "link_expired", "used": "setup_finished"}
 
 
 class ConsentProblem(Exception):
@@ -149,6 +174,8 @@ def begin_consent(
         upstream.upstream(wizard.data_center)
     except upstream.UpstreamConfigError:
         raise ConsentProblem("bad_data_center") from None
+    if not wizards.mark_connecting(wizard):  # a discard that committed meanwhile wins
+        raise ConsentProblem("wizard_closed")
     state = secrets.token_urlsafe(32)
     attempt = ConsentAttempt(
         organization_id=wizard.organization_id, wizard_session_id=wizard.id,
@@ -158,7 +185,6 @@ def begin_consent(
         expires_at=utcnow() + _ttl(),
     )
     db.session.add(attempt)
-    wizard.status = "connecting"
     db.session.flush()
     return ConsentStart(state=state, attempt=attempt)
 
@@ -173,7 +199,8 @@ def find_attempt(state: str | None) -> ConsentAttempt | None:
 def claim_consent(state: str | None) -> ConsentAttempt:
     """Use up the attempt behind state, exactly once even under concurrent replies; the caller commits.
 
-    :raises ConsentProblem: missing_state, unknown_state, used_state or expired_state.
+    :raises ConsentProblem: missing_state, unknown_state, used_state, expired_state, or (the setup
+        behind the attempt is gone) link_withdrawn, link_expired, setup_finished or wizard_discarded.
     """
     if not state:
         raise ConsentProblem("missing_state")
@@ -182,18 +209,34 @@ def claim_consent(state: str | None) -> ConsentAttempt:
         raise ConsentProblem("unknown_state")
     if attempt.used_at is not None:
         raise ConsentProblem("used_state", attempt)
+    if ended := why_ended(attempt):
+        raise ConsentProblem(ended, attempt)
     if attempt.expires_at <= utcnow():
         raise ConsentProblem("expired_state", attempt)
     claimed = db.session.execute(
         update(ConsentAttempt)
-        .where(ConsentAttempt.id == attempt.id, ConsentAttempt.used_at.is_(None))
+        .where(ConsentAttempt.id == attempt.id, ConsentAttempt.used_at.is_(None), ConsentAttempt.outcome == "pending")
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(attempt)
     if claimed.rowcount != 1:
-        raise ConsentProblem("used_state", attempt)
+        raise ConsentProblem(ENDED_OUTCOMES.get(attempt.outcome, "used_state"), attempt)
     return attempt
+
+
+def why_ended(attempt: ConsentAttempt) -> str | None:
+    """Return the problem kind when the setup behind the attempt is gone (link or wizard), else None."""
+    if attempt.outcome in ENDED_OUTCOMES:
+        return ENDED_OUTCOMES[attempt.outcome]
+    wizard, link = attempt.wizard_session, attempt.setup_link
+    if wizard.status == "abandoned":
+        return "wizard_discarded"
+    if link is None:
+        return None  # an admin's own attempt may finish a wizard a colleague completed meanwhile
+    if link.status in LINK_GONE:
+        return LINK_GONE[link.status]
+    return None if wizard.is_open else "setup_finished"
 
 
 def refuse_consent(attempt: ConsentAttempt, error: str, description: str | None = None) -> ConsentProblem:
@@ -217,6 +260,7 @@ def complete_consent(attempt: ConsentAttempt, code: str | None) -> ConsentResult
     with client:
         tokens = _exchange(client, attempt, code)
         info = _userinfo(client, attempt, tokens)
+    _take_over(attempt)
     wizard = attempt.wizard_session
     outcome = connections.record_connection(
         organization=attempt.organization, tokens=tokens, info=info, provider=attempt.provider,
@@ -224,12 +268,44 @@ def complete_consent(attempt: ConsentAttempt, code: str | None) -> ConsentResult
         requested_delegated_scope=attempt.delegated_scope, actor=attempt.started_by,
         reconnect=wizard.reconnect_connection,
     )
-    attempt.outcome, attempt.connection_id = "connected", outcome.connection.id
+    attempt.connection_id = outcome.connection.id
     wizards.complete(wizard, outcome.connection)
     if attempt.setup_link is not None:
         mark_used(attempt.setup_link)
     db.session.flush()
     return ConsentResult(attempt=attempt, outcome=outcome)
+
+
+def _take_over(attempt: ConsentAttempt) -> None:
+    """Make the attempt the one that connects, unless revoking or discarding ended it during the exchange.
+
+    The attempt's row is taken first (revoke and discard take attempts before links and wizards),
+    then the wizard's and the link's rows are read again under lock. The tokens just issued are
+    dropped, not revoked: revoking could end an authorization a connection already relies on (§3.7.1).
+
+    :raises ConsentProblem: with only the attempt's outcome written, when the setup behind it is gone.
+    """
+    if not _settle(attempt, "connected"):
+        raise ConsentProblem(ENDED_OUTCOMES.get(attempt.outcome, "used_state"), attempt)
+    db.session.refresh(attempt.wizard_session, with_for_update=True)
+    if attempt.setup_link is not None:
+        db.session.refresh(attempt.setup_link, with_for_update=True)
+    if ended := why_ended(attempt):
+        attempt.outcome, attempt.error_key = ENDED_KINDS.get(ended, "failed"), ended
+        db.session.flush()
+        raise ConsentProblem(ended, attempt)
+
+
+def _settle(attempt: ConsentAttempt, outcome: str, error_key: str | None = None) -> bool:
+    """Give a pending attempt its outcome in one conditional UPDATE; return False if it had ended meanwhile."""
+    settled = db.session.execute(
+        update(ConsentAttempt)
+        .where(ConsentAttempt.id == attempt.id, ConsentAttempt.outcome == "pending")
+        .values(outcome=outcome, error_key=error_key)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(attempt)
+    return settled.rowcount == 1
 
 
 def _exchange(client, attempt: ConsentAttempt, code: str):
@@ -267,14 +343,13 @@ def _failed(attempt: ConsentAttempt, kind: str, error_key: str | None = None) ->
 
 
 def _record_failure(attempt: ConsentAttempt, kind: str, *, error_key: str | None, description: str | None = None):
-    attempt.outcome = {"denied": "denied", "invalid_scope": "invalid_scope", "refused": "refused",
-                       "timed_out": "timed_out"}.get(kind, "failed")
-    attempt.error_key = (error_key or kind)[:64]
+    outcome = {"denied": "denied", "invalid_scope": "invalid_scope", "refused": "refused",
+               "timed_out": "timed_out"}.get(kind, "failed")
+    error_key = (error_key or kind)[:64]
+    _settle(attempt, outcome, error_key)  # an attempt that revoking or discarding ended keeps that outcome
     wizard = attempt.wizard_session
-    if wizard.status == "connecting":
-        wizard.status = "draft"
-    db.session.flush()
-    details = {"kind": kind, "error": attempt.error_key, "wizard_id": wizard.id,
+    wizards.reopen_after_failure(wizard)
+    details = {"kind": kind, "error": error_key, "wizard_id": wizard.id,
                "provider": attempt.provider, "data_center": attempt.data_center}
     if description:
         details["description"] = description[:300]

@@ -2,7 +2,8 @@
 
 A link needs no account. It carries a random secret of which only the SHA-256 is stored, works
 until the consent it leads to succeeds, expires (SETUP_LINK_TTL_HOURS, 72 by default) and can be
-revoked. It shows the review-and-connect step of one wizard and nothing else.
+revoked; revoking also ends the consents started through it that have not come back yet. It shows
+the review-and-connect step of one wizard and nothing else.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import select, update
 
 from extensions import db
 from models.base import utcnow
-from models.onboarding import SetupLink, WizardSession
+from models.onboarding import ConsentAttempt, SetupLink, WizardSession
 from services import audit
 from services.onboarding import wizard as wizards
 
@@ -102,21 +103,29 @@ def resolve_setup_link(token: str | None) -> SetupLink:
 
 
 def revoke_setup_link(link: SetupLink, *, actor) -> None:
-    """Withdraw a link so that it stops working (already used or revoked links are left as they are)."""
+    """Withdraw a link and the consents under way through it (already used or revoked links are left as they are)."""
     if link.used_at is not None or link.revoked_at is not None:
         return
-    link.revoked_at = utcnow()
-    link.revoked_by_id = getattr(actor, "id", None)
-    db.session.flush()
+    # The attempts first, then the link: the order in which a finishing consent takes them.
+    wizards.end_consent_attempts(ConsentAttempt.setup_link_id == link.id, "withdrawn")
+    revoked = db.session.execute(
+        update(SetupLink)
+        .where(SetupLink.id == link.id, SetupLink.used_at.is_(None), SetupLink.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_by_id=getattr(actor, "id", None))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(link)
+    if revoked.rowcount != 1:
+        return  # a consent through it finished first
     audit.record("setup_link.revoked", actor=actor, organization=link.organization, target=link,
                  details={"wizard_id": link.wizard_session_id, "label": link.label})
 
 
 def mark_used(link: SetupLink) -> bool:
-    """Record that the link's consent succeeded; return False if it had already been used."""
+    """Record that the link's consent succeeded; return False if it had already been used or was revoked."""
     result = db.session.execute(
         update(SetupLink)
-        .where(SetupLink.id == link.id, SetupLink.used_at.is_(None))
+        .where(SetupLink.id == link.id, SetupLink.used_at.is_(None), SetupLink.revoked_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )

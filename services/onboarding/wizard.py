@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from extensions import db
 from models.base import utcnow
 from models.connection import Connection
-from models.onboarding import WIZARD_STEPS, WizardSession
+from models.onboarding import WIZARD_STEPS, ConsentAttempt, WizardSession
 from models.organization import Organization
 from services.onboarding import catalog
+
+OPEN_STATUSES = ("draft", "connecting")
 
 STEP_LABELS = {
     "provider": "Calendar service",
@@ -168,15 +170,54 @@ def apply_preset(wizard: WizardSession, preset_key: str) -> catalog.Preset:
     return preset
 
 
+def _move(wizard: WizardSession, status: str, *, from_statuses: tuple[str, ...]) -> bool:
+    """Change the wizard's status in one conditional UPDATE; return False if it was not in from_statuses."""
+    moved = db.session.execute(
+        update(WizardSession)
+        .where(WizardSession.id == wizard.id, WizardSession.status.in_(from_statuses))
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(wizard)
+    return moved.rowcount == 1
+
+
+def mark_connecting(wizard: WizardSession) -> bool:
+    """Record that a consent is under way; return False if the wizard was closed meanwhile."""
+    return _move(wizard, "connecting", from_statuses=OPEN_STATUSES)
+
+
+def reopen_after_failure(wizard: WizardSession) -> None:
+    """Put a connecting wizard back to draft after a failed consent (a discarded one stays discarded)."""
+    _move(wizard, "draft", from_statuses=("connecting",))
+
+
+def end_consent_attempts(condition, outcome: str) -> None:
+    """End the consent attempts matching condition that are still under way: their return changes nothing."""
+    db.session.execute(
+        update(ConsentAttempt).where(condition, ConsentAttempt.outcome == "pending").values(outcome=outcome)
+    )
+
+
 def discard(wizard: WizardSession) -> None:
-    """Abandon an open wizard; its setup links stop working with it."""
+    """Abandon an open wizard; its setup links and the consents still under way end with it.
+
+    :raises WizardError: if it was completed or discarded, even by a request that finished meanwhile.
+    """
     require_open(wizard)
-    wizard.status = "abandoned"
-    db.session.flush()
+    # The attempts first, then the wizard: the order in which a finishing consent takes them.
+    end_consent_attempts(ConsentAttempt.wizard_session_id == wizard.id, "discarded")
+    if not _move(wizard, "abandoned", from_statuses=OPEN_STATUSES):
+        require_open(wizard)
 
 
 def complete(wizard: WizardSession, connection: Connection) -> None:
-    """Mark the wizard done with the connection it produced (idempotent for a second admin's success)."""
+    """Mark the wizard done with the connection it produced (idempotent for a second admin's success).
+
+    :raises WizardError: for a discarded wizard, which a late consent must never bring back.
+    """
+    if wizard.status == "abandoned":
+        raise WizardError("This wizard was discarded. Start a new one to connect calendars.")
     wizard.connection_id = connection.id
     wizard.step = "verify"
     if wizard.status != "completed":

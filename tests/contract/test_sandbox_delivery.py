@@ -6,8 +6,10 @@ import hmac
 import json
 import time
 
+from sqlalchemy import String, column, func, inspect, select, table
+
 from tests.contract.sandbox_support import (CallbackReceiver, connect_service_account, http, members,
-                                            request_access, wait_for_events)
+                                            request_access, token_request, wait_for_events)
 from tests.plugins.sandbox_server import start_sandbox
 
 
@@ -162,3 +164,70 @@ def test_benchmark_mode_delivers_within_milliseconds(tmp_path, callback_receiver
     finally:
         server.stop()
     assert time.monotonic() - started < 1.0
+
+
+def _stored_anywhere(engine, secret):
+    """Return (table, column) for every text column of every table of the database that contains secret."""
+    found, schema = [], inspect(engine)
+    with engine.connect() as connection:
+        for name in schema.get_table_names():
+            for info in schema.get_columns(name):
+                if not isinstance(info["type"], String):
+                    continue
+                text = column(info["name"])
+                holding = text.contains(secret, autoescape=True)
+                if connection.scalar(select(func.count()).select_from(table(name, text)).where(holding)):
+                    found.append((name, info["name"]))
+    return found
+
+
+def _stored_bodies(engine):
+    body = column("body")
+    with engine.connect() as connection:
+        return [json.loads(raw) for raw in connection.scalars(select(body).select_from(table("callbacks", body)))]
+
+
+def _wait_for_counts(server, expected, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = http().get(f"{server.url}/sandbox/admin/callbacks.json").json()["callbacks"]
+        if counts == expected or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.02)
+
+
+def test_no_code_stays_in_clear_once_its_callback_is_delivered_given_up_or_dropped(tmp_path):
+    good, failing = CallbackReceiver(), CallbackReceiver()
+    failing.statuses = [500] * 10
+    server = start_sandbox(f"sqlite:///{tmp_path / 'sb.sqlite'}", CALLBACK_MAX_ATTEMPTS=2, CALLBACK_RETRY_BASE=0.02)
+    try:
+        tokens = connect_service_account(server)
+        emails = members(server, 3, domain="acme.example", kind="user", trait="none")
+        targets = {"s0": good.callback_url("a"), "s1": good.callback_url("b"), "s2": failing.callback_url("c")}
+        batch = [{"email": email, "scope": "read_events", "state": state, "callback_url": url}
+                 for email, (state, url) in zip(emails, targets.items())]
+        assert request_access(server, tokens["access_token"], {"service_account_authorizations": batch}).ok
+        delivered = [json.loads(r["raw"])["authorization"] for r in good.wait_for(2)]
+        given_up = json.loads(failing.wait_for(2)[0]["raw"])["authorization"]
+        _wait_for_counts(server, {"delivered": 2, "failed": 1})
+        first = delivered[0]
+        exchanged = token_request(server, grant_type="authorization_code", code=first["code"],
+                                  redirect_uri=targets[first["state"]])
+        server.set_faults(callback_failure_rate=1.0)  # a lost callback: its code was never sent
+        lost = {"email": emails[0], "scope": "read_events", "state": "s3", "callback_url": good.callback_url("d")}
+        assert request_access(server, tokens["access_token"], lost).ok
+        counts = _wait_for_counts(server, {"delivered": 2, "failed": 1, "dropped": 1})
+        server.events(limit=500)  # the event log is written before its page answers
+        engine = server.app.extensions["sandbox"].engine
+        codes = [auth["code"] for auth in [*delivered, given_up]]
+        leaks = {code: _stored_anywhere(engine, code) for code in codes}
+        kept = _stored_bodies(engine)
+    finally:
+        server.stop()
+        good.stop()
+        failing.stop()
+    assert counts == {"delivered": 2, "failed": 1, "dropped": 1}
+    assert exchanged.status_code == 200, exchanged.text  # the code still works once its callback is settled
+    assert leaks == {code: [] for code in codes}
+    assert sorted(body["authorization"]["state"] for body in kept) == ["s0", "s1", "s2", "s3"]
+    assert all("code" not in body["authorization"] for body in kept)

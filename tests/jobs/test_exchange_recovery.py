@@ -10,7 +10,7 @@ from extensions import db
 from models.authorization import AuthorizationAttempt, CallbackReceipt
 from models.base import utcnow
 from models.mailbox import Mailbox, MailboxEvent
-from services import exchange, scheduler, upstream
+from services import attempts, exchange, scheduler, upstream
 from services.crypto import cipher_for
 from tests.jobs.conftest import add_mailboxes, directory_emails, fresh, start, wait_for
 
@@ -24,7 +24,7 @@ def _die_after_exchanging(app, receipt: CallbackReceipt) -> None:
     """Play a worker that exchanged the code at Cronofy, then died before storing the tokens."""
     attempt = db.session.get(AuthorizationAttempt, receipt.attempt_id)
     code = cipher_for(app.config).decrypt(receipt.code_encrypted)
-    upstream.client_for("us").exchange_code(code, attempt.callback_url)
+    upstream.client_for("us").exchange_code(code, attempts.callback_url_of(attempt))
     attempt.status, attempt.claimed_until = "exchanging", utcnow() - timedelta(seconds=1)
     db.session.commit()
 
@@ -73,7 +73,7 @@ def test_a_plain_expired_code_is_not_requested_again(app, admin, connection, eng
     receipt = _next_receipt()
     attempt = db.session.get(AuthorizationAttempt, receipt.attempt_id)
     # Someone else used the code first, but no exchange of ours was under way: a real failure to show.
-    upstream.client_for("us").exchange_code(cipher_for(app.config).decrypt(receipt.code_encrypted), attempt.callback_url)
+    upstream.client_for("us").exchange_code(cipher_for(app.config).decrypt(receipt.code_encrypted), attempts.callback_url_of(attempt))
     assert exchange.process_receipt(receipt.id) == exchange.SETTLED
     assert fresh(Mailbox, mailbox_id).status == "failed"
 

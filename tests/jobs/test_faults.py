@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models.authorization import AuthorizationAttempt, AuthorizationRun, CallbackReceipt
 from models.mailbox import Mailbox, MailboxEvent
-from services import runs
+from services import attempts, runs
 from services.cronofy import HMAC_HEADER, sign
 from tests.jobs.conftest import (
     add_mailboxes,
@@ -108,7 +108,7 @@ def test_silent_upstream_marks_requests_stale_and_a_late_callback_changes_nothin
     assert attempt.error_key == "no_callback"
     # The callback turns up after all (with the real URL, signed): stored, answered, not acted on.
     body = json.dumps({"authorization": {"code": "L" * 32, "state": attempt.state}}).encode()
-    response = client.post(urlsplit(attempt.callback_url).path, data=body, headers={HMAC_HEADER: sign(body, app.config["CRONOFY_CLIENT_SECRET"])})
+    response = client.post(urlsplit(attempts.callback_url_of(attempt)).path, data=body, headers={HMAC_HEADER: sign(body, app.config["CRONOFY_CLIENT_SECRET"])})
     assert response.status_code == 200
     receipt = wait_for_receipt()
     assert receipt.outcome == "superseded" and statuses() == {"failed": 10}

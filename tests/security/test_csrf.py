@@ -14,6 +14,7 @@ from extensions import csrf
 from tests.factories import DEFAULT_PASSWORD
 from tests.security import org_scoped
 from tests.security.org_scoped import database_snapshot, path_for
+from tests.helpers import put_signed_in
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MACHINE_PREFIXES = ("callbacks", "api")
@@ -58,8 +59,7 @@ def sign_in(client, user) -> None:
     with client.session_transaction() as session:
         session.clear()
         if user is not None:
-            session["_user_id"] = user.get_id()
-            session["_fresh"] = True
+            put_signed_in(session, user)
     g.pop("_login_user", None)
 
 

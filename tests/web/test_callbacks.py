@@ -44,7 +44,9 @@ def attempt(make_org_admin, queue):
 def post(client, app, token, payload, *, signed=True, secret=None, raw=None):
     body = raw if raw is not None else json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
-    if signed:
+    if secret == "":
+        headers[HMAC_HEADER] = ""
+    elif signed:
         headers[HMAC_HEADER] = sign(body, secret or app.config["CRONOFY_CLIENT_SECRET"])
     return client.post(f"/callbacks/delegated/{token}", data=body, headers=headers)
 
@@ -69,16 +71,17 @@ def test_error_shape_is_stored_with_its_key_and_words(app, client, attempt):
     row, token = attempt
     body = {"authorization": {"error": "unable_to_grant_scope", "error_key": "unable_to_grant_scope",
                               "error_description": "Cannot grant read_events", "state": row.state}}
-    assert post(client, app, token, body, signed=False).status_code == 200
+    assert post(client, app, token, body).status_code == 200
     [receipt] = receipts()
     assert (receipt.error_key, receipt.error_description, receipt.hmac_status) == (
-        "unable_to_grant_scope", "Cannot grant read_events", "absent")
+        "unable_to_grant_scope", "Cannot grant read_events", "valid")
     assert receipt.code_encrypted is None
 
 
 @pytest.mark.parametrize("case, status", [
     ("unknown_token", 404), ("bad_signature", 401), ("wrong_state", 400), ("not_json", 400),
-    ("no_authorization", 400), ("too_large", 413),
+    ("no_authorization", 400), ("too_large", 413), ("unsigned", 401), ("empty_signature", 401),
+    ("nested_deep", 400),
 ])
 def test_refused_callbacks_store_nothing(app, client, attempt, case, status):
     row, token = attempt
@@ -90,6 +93,9 @@ def test_refused_callbacks_store_nothing(app, client, attempt, case, status):
         "not_json": dict(token=token, payload=None, raw=b"{not json"),
         "no_authorization": dict(token=token, payload={"code": "c" * 32}),
         "too_large": dict(token=token, payload=None, raw=b"{" + b" " * 70_000 + b"}"),
+        "unsigned": dict(token=token, payload=good, signed=False),
+        "empty_signature": dict(token=token, payload=good, secret=""),
+        "nested_deep": dict(token=token, payload=None, raw=b"[" * 5000 + b"]" * 5000),
     }[case]
     response = post(client, app, **kwargs)
     assert response.status_code == status
@@ -103,3 +109,38 @@ def test_duplicates_are_stored_and_answered_200(app, client, attempt):
     body = {"authorization": {"code": "d" * 32, "state": row.state}}
     assert [post(client, app, token, body).status_code for _ in range(2)] == [200, 200]
     assert db.session.scalar(select(func.count(CallbackReceipt.id))) == 2
+
+
+def test_a_forged_unsigned_failure_cannot_spoil_the_genuine_callback(app, client, attempt):
+    """The attack from the penetration test: an unsigned failure posted first, then Cronofy's signed code."""
+    row, token = attempt
+    forged = {"authorization": {"error": "access_denied", "error_description": "Forged by an attacker",
+                                "state": row.state}}
+    refused = post(client, app, token, forged, signed=False)
+    assert refused.status_code == 401
+    assert "not signed" in refused.get_json()["error"]
+    assert receipts() == []
+    genuine = post(client, app, token, {"authorization": {"code": "g" * 32, "state": row.state}})
+    assert genuine.status_code == 200
+    [receipt] = receipts()
+    assert receipt.code_encrypted and receipt.error is None and receipt.hmac_status == "valid"
+    assert db.session.get(Mailbox, row.mailbox_id).last_error_description is None
+
+
+@pytest.mark.config(CALLBACKS_ALLOW_UNSIGNED=True)
+def test_unsigned_callbacks_are_stored_only_when_the_setting_allows_them(app, client, attempt):
+    row, token = attempt
+    body = {"authorization": {"code": "u" * 32, "state": row.state}}
+    assert post(client, app, token, body, signed=False).status_code == 200
+    [receipt] = receipts()
+    assert receipt.hmac_status == "absent"
+
+
+def test_the_callback_url_secret_is_not_stored_in_plain_text(app, attempt):
+    row, _ = attempt
+    url = attempts.callback_url_of(row)
+    secret = url.rsplit("/", 1)[1]
+    assert url.startswith("http") and len(secret) >= 32
+    raw = db.session.execute(
+        select(AuthorizationAttempt.__table__).where(AuthorizationAttempt.id == row.id)).one()
+    assert not any(isinstance(value, str) and secret in value for value in raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -19,6 +20,8 @@ from models.invitation import Invitation
 from models.user import ROLE_ORG_ADMIN, ROLE_SUPPORT, User
 from services import accounts, invitations
 from services.invitations import InvitationError
+from tests.factories import DEFAULT_PASSWORD
+from tests.helpers import put_signed_in
 
 GOOD_PASSWORD = "a long enough passphrase"
 
@@ -247,7 +250,7 @@ def test_email_that_got_an_account_meanwhile_cannot_accept(client, org_with_admi
     make_org_admin(email="new.admin@customer.example")
     before = _state()
     response = _accept(client, _path(issued))
-    assert response.status_code == 410 and b"already has an account" in response.data
+    assert response.status_code == 410 and invitations.UNUSABLE in response.get_data(as_text=True)
     assert _state() == before
 
 
@@ -344,3 +347,97 @@ def test_link_works_without_a_request_context(app, org_with_admin):
     app.config["PUBLIC_BASE_URL"] = "https://console.customer.example/"
     assert not current_app.config.get("SERVER_NAME")
     assert _issue(org_with_admin[0]).url.startswith("https://console.customer.example/invitations/")
+
+
+# Accounts in other organizations stay invisible to an organization's admin
+
+
+@pytest.fixture(params=["another organization's admin", "support staff"])
+def account_elsewhere(request, make_org_admin, make_support_user):
+    """An account that an organization's admin must not learn of."""
+    if request.param == "support staff":
+        return make_support_user(email="support@vendor.example")
+    return make_org_admin(email="admin@demo.example")
+
+
+def _account(user) -> tuple:
+    """What must stay as it was of an account that someone tried to invite again."""
+    db.session.expire_all()
+    row = db.session.get(User, user.id)
+    return (row.email, row.name, row.role, row.organization_id, row.password_hash, row.is_active, row.auth_version)
+
+
+CSRF_VALUE = r'(<input[^>]*name="csrf_token"[^>]*value=")'
+
+
+def _neutral(text: str, email: str) -> str:
+    """Blank what differs between any two invitations: the email, CSRF tokens, the link and id, the minute."""
+    text = text.replace(email, "EMAIL")
+    text = re.sub(CSRF_VALUE + '[^"]+', r"\1CSRF", text)
+    text = re.sub(r"/invitations/[^\"/\s<]+", "/invitations/ID", text)
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "TIME", text)
+
+
+def _invite_from_the_admins_page(browser, organization, email) -> tuple:
+    """Invite email as an admin does; return what they see: the answer to the form and the page it leads to."""
+    url = f"/orgs/{organization.id}/admins"
+    token = re.search(CSRF_VALUE + '([^"]+)', browser.get(url).get_data(as_text=True)).group(2)
+    answer = browser.post(url, data={"email": email, "csrf_token": token})
+    page = browser.get(answer.headers["Location"]) if answer.status_code == 302 else answer
+    return (answer.status_code, answer.headers.get("Location"), _neutral(answer.get_data(as_text=True), email),
+            page.status_code, _neutral(page.get_data(as_text=True), email))
+
+
+def test_inviting_an_email_with_an_account_elsewhere_looks_exactly_like_inviting_a_new_person(
+    csrf_client, make_org_admin, account_elsewhere
+):
+    inviter, taken = make_org_admin(name="Ada Inviter"), account_elsewhere
+    account = _account(taken)
+    with csrf_client.session_transaction() as session:
+        put_signed_in(session, inviter)
+
+    new_person = _invite_from_the_admins_page(csrf_client, inviter.organization, "brand.new@customer.example")
+    invitations.revoke_invitation(db.session.scalars(select(Invitation)).one(), actor=inviter)
+    db.session.commit()
+    existing = _invite_from_the_admins_page(csrf_client, inviter.organization, taken.email)
+
+    assert existing == new_person
+    assert new_person[0] == 302 and 'data-testid="invitation-link"' in new_person[4]
+    assert "already has an account" not in new_person[4]
+    assert _account(taken) == account
+
+
+def test_an_invitation_for_an_account_elsewhere_can_neither_be_accepted_nor_take_the_account_over(
+    client, org_with_admin, account_elsewhere
+):
+    (organization, admin), taken = org_with_admin, account_elsewhere
+    issued = _issue(organization, admin, email=taken.email.upper())
+    account, before = _account(taken), _state()
+
+    opened = client.get(_path(issued))
+    assert opened.status_code == 200 and 'name="password"' in opened.get_data(as_text=True)
+    response = _accept(client, _path(issued), name="Mallory", password="a brand new passphrase")
+
+    text = response.get_data(as_text=True)
+    assert response.status_code == 410 and invitations.UNUSABLE in text
+    assert "already has an account" not in text and organization.name not in text
+    assert _state() == before and issued.invitation.status == "pending"
+    assert _account(taken) == account
+    assert accounts.authenticate(taken.email, "a brand new passphrase") is None
+    assert accounts.authenticate(taken.email, DEFAULT_PASSWORD).id == taken.id
+    assert client.get(f"/orgs/{organization.id}").status_code != 200  # nobody was signed in
+
+
+def test_support_staff_still_learn_that_an_email_has_an_account(make_support_user, make_org_admin):
+    taken, organization = make_org_admin(email="admin@demo.example"), make_org_admin().organization
+    with pytest.raises(InvitationError, match="already has an account"):
+        invitations.create_invitation(email=taken.email, role=ROLE_ORG_ADMIN, organization=organization,
+                                      invited_by=make_support_user())
+
+
+def test_an_admin_still_learns_that_a_colleague_already_has_an_account(org_with_admin, make_org_admin):
+    organization, admin = org_with_admin
+    colleague = make_org_admin(organization)
+    with pytest.raises(InvitationError, match="already has an account"):
+        invitations.create_invitation(email=colleague.email, role=ROLE_ORG_ADMIN, organization=organization,
+                                      invited_by=admin)

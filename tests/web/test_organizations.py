@@ -11,8 +11,11 @@ from flask import g
 from extensions import db
 from models.audit import AuditEvent
 from models.invitation import Invitation
+from models.session import UserSession
 from models.user import User
+from services import sessions
 from tests.factories import DEFAULT_PASSWORD
+from tests.helpers import put_signed_in
 
 
 def _invitation_link(page: str) -> str | None:
@@ -44,9 +47,10 @@ def test_admin_invites_a_colleague_and_sees_the_link_once(client, login_as, make
 
 def test_invitation_link_of_one_organization_is_not_shown_on_another(client, login_as, make_support_user, make_organization):
     first, second = make_organization(), make_organization()
-    login_as(make_support_user(password=None))
-    with client.session_transaction() as session:
-        session["issued_invitation"] = {"organization_id": first.id, "email": "a@b.example", "url": "http://x/invitations/t"}
+    support_user = login_as(make_support_user(password=None))
+    record = db.session.scalar(db.select(UserSession).where(UserSession.user_id == support_user.id))
+    sessions.stash_put(record.id, "issued_invitation",
+                       {"organization_id": first.id, "email": "a@b.example", "url": "http://x/invitations/t"})
     assert _invitation_link(client.get(f"/orgs/{second.id}/admins").get_data(as_text=True)) is None
     assert _invitation_link(client.get(f"/orgs/{first.id}/admins").get_data(as_text=True)) == "http://x/invitations/t"
 
@@ -84,7 +88,7 @@ def test_deactivating_an_admin_signs_them_out_and_reactivating_lets_them_back(ap
     colleague = make_org_admin(admin.organization)
     colleague_client = app.test_client()
     with colleague_client.session_transaction() as session:
-        session["_user_id"] = colleague.get_id()
+        put_signed_in(session, colleague)
     base = f"/orgs/{admin.organization_id}/admins/{colleague.id}"
 
     page = client.get(f"/orgs/{admin.organization_id}/admins").get_data(as_text=True)

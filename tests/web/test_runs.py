@@ -16,7 +16,7 @@ from models.base import utcnow
 from models.mailbox import Mailbox
 from models.selection import MailboxSelection
 from services import runs, selection
-from tests.helpers import make_connection
+from tests.helpers import make_connection, put_signed_in
 
 DELEGATED = "read_account list_calendars read_events create_event delete_event read_free_busy"
 
@@ -372,7 +372,7 @@ def test_actions_need_a_csrf_token(csrf_client, admin, connection, login_as):
     add_mailboxes(admin.organization, 1)
     run = start(admin.organization, connection, admin)
     with csrf_client.session_transaction() as session:
-        session["_user_id"] = admin.get_id()
+        put_signed_in(session, admin)
     assert csrf_client.post(f"/orgs/{admin.organization_id}/runs/{run.id}/pause").status_code == 400
     db.session.refresh(run)
     assert run.status == "running"

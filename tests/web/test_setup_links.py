@@ -11,9 +11,21 @@ from extensions import db
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.connection import Connection
-from models.onboarding import SetupLink
+from models.onboarding import ConsentAttempt, SetupLink, WizardSession
 from services.onboarding import setup_links
-from tests.web.wizard_helpers import decide, other_browser, point_at_sandbox, ready_wizard, wizard_url
+from services.onboarding import wizard as wizards
+from tests.web.wizard_helpers import (
+    connected,
+    connection_state,
+    decide,
+    during_the_exchange,
+    in_another_request,
+    other_browser,
+    point_at_sandbox,
+    ready_wizard,
+    reconnect_wizard,
+    wizard_url,
+)
 
 
 @pytest.fixture
@@ -154,3 +166,94 @@ def test_an_unknown_link_is_not_found(app, admin, token):
     assert anonymous(app).get(f"/setup/{token}").status_code == 404
     with pytest.raises(setup_links.SetupLinkError):
         setup_links.resolve_setup_link(token)
+
+
+def colleague_back_from_consent(app, client, admin, sandbox):
+    """The report's set-up: an active connection, a setup link to reconnect it, and a colleague who approved
+    another domain on the consent page and is about to come back. Return (connection, wizard, link path,
+    the colleague's browser, the return address)."""
+    connection = connected(client, sandbox, admin)
+    wizard = reconnect_wizard(admin, connection)
+    path = create_link(client, wizard)
+    colleague = anonymous(app)
+    back = decide(sandbox, colleague.post(f"{path}/connect").headers["Location"], domain="globex.example")
+    return connection, wizard, path, colleague, back
+
+
+def only_attempt_of(wizard) -> ConsentAttempt:
+    return db.session.scalars(db.select(ConsentAttempt).where(ConsentAttempt.wizard_session_id == wizard.id)).one()
+
+
+def assert_refused(response, kind: str, title: str) -> None:
+    text = response.get_data(as_text=True)
+    assert response.status_code == 410, text
+    assert f'data-kind="{kind}"' in text and title in text and "Nothing was connected or changed." in text
+    assert 'data-testid="back-to-wizard"' not in text and "open it again" not in text
+
+
+def test_a_link_revoked_while_its_consent_is_under_way_changes_nothing_when_the_colleague_returns(
+    app, client, admin, sandbox
+):
+    connection, wizard, path, colleague, back = colleague_back_from_consent(app, client, admin, sandbox)
+    link = db.session.scalars(db.select(SetupLink)).one()
+    client.post(wizard_url(wizard, f"setup-links/{link.id}/revoke"), data={"confirm": "yes"})
+    before, audited = connection_state(connection), actions()
+    assert audited[-1] == "setup_link.revoked"
+
+    assert_refused(colleague.get(back), "link_withdrawn", "This setup link was withdrawn")
+    assert_refused(colleague.get(back), "link_withdrawn", "This setup link was withdrawn")  # a reload too
+
+    assert connection_state(connection) == before and before["domain"] == "acme.example"
+    assert db.session.scalar(db.select(db.func.count()).select_from(Connection)) == 1
+    assert actions() == audited  # no connection.reconnected, no setup_link.used after the revoke
+    assert (only_attempt_of(wizard).outcome, db.session.get(SetupLink, link.id).status) == ("withdrawn", "revoked")
+    assert db.session.get(WizardSession, wizard.id).connection_id is None
+    assert colleague.get(path).status_code == 410
+
+
+def test_a_wizard_discarded_while_its_consent_is_under_way_stays_discarded_when_the_colleague_returns(
+    app, client, admin, sandbox
+):
+    connection, wizard, path, colleague, back = colleague_back_from_consent(app, client, admin, sandbox)
+    client.post(wizard_url(wizard, "discard"), data={"confirm": "yes"})
+    before, audited = connection_state(connection), actions()
+
+    assert_refused(colleague.get(back), "wizard_discarded", "This setup was discarded")
+
+    assert connection_state(connection) == before and before["domain"] == "acme.example"
+    assert actions() == audited
+    discarded = db.session.get(WizardSession, wizard.id)
+    assert (discarded.status, discarded.connection_id) == ("abandoned", None)
+    assert only_attempt_of(wizard).outcome == "discarded"
+    assert db.session.scalars(db.select(SetupLink)).one().used_at is None
+    assert colleague.get(path).status_code == 410
+    assert client.get(wizard_url(wizard, "review")).get_data(as_text=True).count("This wizard was discarded") == 1
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "kind", "title", "outcome"),
+    [
+        (lambda link: setup_links.revoke_setup_link(db.session.get(SetupLink, link), actor=None),
+         "link_withdrawn", "This setup link was withdrawn", "withdrawn"),
+        (lambda link: wizards.discard(db.session.get(SetupLink, link).wizard_session),
+         "wizard_discarded", "This setup was discarded", "discarded"),
+        (lambda link: setattr(db.session.get(SetupLink, link), "expires_at", utcnow() - timedelta(seconds=1)),
+         "link_expired", "This setup link has expired", "failed"),
+    ],
+    ids=["revoked", "discarded", "expired"],
+)
+def test_a_link_or_wizard_that_ends_during_the_code_exchange_still_changes_nothing(
+    app, client, admin, sandbox, monkeypatch, interrupt, kind, title, outcome
+):
+    connection, wizard, _path, colleague, back = colleague_back_from_consent(app, client, admin, sandbox)
+    link_id = db.session.scalars(db.select(SetupLink.id)).one()
+    before = connection_state(connection)
+    during_the_exchange(monkeypatch, lambda: in_another_request(app, lambda: interrupt(link_id)))
+
+    assert_refused(colleague.get(back), kind, title)
+
+    assert connection_state(connection) == before
+    assert "connection.reconnected" not in actions() and "setup_link.used" not in actions()
+    attempt = only_attempt_of(wizard)
+    assert (attempt.outcome, attempt.connection_id) == (outcome, None)
+    assert db.session.get(WizardSession, wizard.id).status != "completed"

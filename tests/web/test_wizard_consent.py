@@ -11,16 +11,22 @@ from extensions import db
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.connection import Connection
-from models.onboarding import ConsentAttempt
+from models.onboarding import ConsentAttempt, WizardSession
 from services.cronofy import TokenSet, UserInfo
 from services.onboarding import consent
+from services.onboarding import wizard as wizards
 from tests.web.wizard_helpers import (
     connect_through_sandbox,
+    connected,
+    connection_state,
     decide,
+    during_the_exchange,
+    in_another_request,
     other_browser,
     point_at_sandbox,
     query,
     ready_wizard,
+    reconnect_wizard,
     start_consent,
     wizard_url,
 )
@@ -282,3 +288,56 @@ def test_a_narrower_grant_is_shown_with_an_offer_to_reconnect(app, client, admin
     assert follow.endswith("/review")
     new_wizard = db.session.scalars(db.select(type(wizard)).where(type(wizard).id != wizard.id)).one()
     assert new_wizard.reconnect_connection_id == connection.id and new_wizard.delegated_scope == "read_write"
+
+
+def test_a_wizard_discarded_while_its_admin_is_on_the_consent_page_stays_discarded(client, admin, sandbox):
+    connection = connected(client, sandbox, admin)
+    wizard = reconnect_wizard(admin, connection)
+    back = decide(sandbox, start_consent(client, wizard), domain="globex.example")
+    client.post(wizard_url(wizard, "discard"), data={"confirm": "yes"})
+    before, audited = connection_state(connection), actions()
+
+    response = client.get(back)
+
+    text = response.get_data(as_text=True)
+    assert response.status_code == 410 and 'data-kind="wizard_discarded"' in text
+    assert "This setup was discarded" in text and "Nothing was connected or changed." in text
+    assert f'href="/orgs/{admin.organization_id}/wizard" data-testid="back-to-wizard">' in text
+    assert connection_state(connection) == before and before["domain"] == "acme.example"
+    assert actions() == audited and "connection.reconnected" not in audited
+    discarded = db.session.get(WizardSession, wizard.id)
+    assert (discarded.status, discarded.connection_id) == ("abandoned", None)
+    start = client.get(f"/orgs/{admin.organization_id}/wizard?reconnect={connection.id}").get_data(as_text=True)
+    assert 'data-testid="resume-wizard"' not in start
+
+
+def test_a_discard_during_the_code_exchange_wins_over_the_approval(app, client, admin, sandbox, monkeypatch):
+    connection = connected(client, sandbox, admin)
+    wizard = reconnect_wizard(admin, connection)
+    back = decide(sandbox, start_consent(client, wizard), domain="globex.example")
+    before, wizard_id = connection_state(connection), wizard.id
+    during_the_exchange(monkeypatch, lambda: in_another_request(
+        app, lambda: wizards.discard(db.session.get(WizardSession, wizard_id))))
+
+    response = client.get(back)
+
+    assert response.status_code == 410 and 'data-kind="wizard_discarded"' in response.get_data(as_text=True)
+    assert connection_state(connection) == before
+    assert "connection.reconnected" not in actions()
+    assert db.session.get(WizardSession, wizard.id).status == "abandoned"
+    assert db.session.get(ConsentAttempt, db.session.scalars(
+        db.select(ConsentAttempt.id).where(ConsentAttempt.wizard_session_id == wizard.id)).one()).outcome == "discarded"
+
+
+def test_connecting_a_wizard_discarded_by_another_request_does_not_reopen_it(app, admin):
+    wizard = ready_wizard(admin.organization, admin)
+    wizard_id, read_before = wizard.id, wizard.status
+    in_another_request(app, lambda: wizards.discard(db.session.get(WizardSession, wizard_id)))
+    assert (read_before, wizard.status) == ("draft", "draft")  # this request still holds what it read before
+
+    with pytest.raises(consent.ConsentProblem) as refused:
+        consent.begin_consent(wizard, redirect_uri="http://127.0.0.1:5000/connect/callback", actor=admin)
+
+    assert refused.value.kind == "wizard_closed"
+    db.session.rollback()
+    assert db.session.get(WizardSession, wizard.id).status == "abandoned"

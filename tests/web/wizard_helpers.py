@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 from flask import g
 from flask.testing import FlaskClient
 
 from extensions import db
+from models.connection import Connection
 from models.onboarding import WizardSession
 from services.onboarding import wizard as wizards
+from tests.helpers import put_signed_in
 
 FULL_SCOPE = "service_account/accounts/manage service_account/resources/manage"
 
@@ -27,7 +30,7 @@ def other_browser(app, user=None) -> FreshClient:
     browser = FreshClient(app, app.response_class, use_cookies=True)
     if user is not None:
         with browser.session_transaction() as session:
-            session["_user_id"] = user.get_id()
+            put_signed_in(session, user)
     return browser
 
 
@@ -82,3 +85,80 @@ def decide(sandbox, authorize_url: str, decision: str = "approve", domain: str =
 def connect_through_sandbox(client, sandbox, wizard, **kwargs):
     """Walk Connect → consent page → back; return the console's response to the return address."""
     return client.get(decide(sandbox, start_consent(client, wizard), **kwargs))
+
+
+def connected(client, sandbox, admin) -> Connection:
+    """Connect acme.example through the sandbox as admin and return the active connection."""
+    wizard = ready_wizard(admin.organization, admin)
+    assert connect_through_sandbox(client, sandbox, wizard, domain="acme.example").status_code == 302
+    db.session.refresh(wizard)
+    return wizard.connection
+
+
+def reconnect_wizard(admin, connection: Connection) -> WizardSession:
+    """Return a committed wizard that re-authorizes connection, at the review step."""
+    wizard = wizards.start_wizard(admin.organization, actor=admin, reconnect=connection)
+    db.session.commit()
+    return wizard
+
+
+CONNECTION_FIELDS = ("status", "domain", "service_account_id", "provider", "access_token_encrypted",
+                     "refresh_token_encrypted", "access_token_expires_at", "granted_scope",
+                     "granted_delegated_scope", "connected_by_id", "connected_at")
+
+
+def connection_state(connection: Connection) -> dict:
+    """Return what a refused consent must leave as it was: the connection's tokens, status, domain and grant."""
+    db.session.expire_all()
+    row = db.session.get(Connection, connection.id)
+    return {field: getattr(row, field) for field in CONNECTION_FIELDS}
+
+
+def in_another_request(app, work) -> None:
+    """Run work() and commit, in a thread with its own app context and session, as a concurrent request would."""
+    failures = []
+
+    def run():
+        with app.app_context():
+            try:
+                work()
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - handed back to the test below
+                failures.append(exc)
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and not failures, failures
+
+
+class InterruptedExchange:
+    """An upstream client that runs `interrupt` right after Cronofy answered the code exchange."""
+
+    def __init__(self, client, interrupt):
+        self._client, self._interrupt = client, interrupt
+
+    def __enter__(self):
+        self._client.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._client.__exit__(*exc)
+
+    def exchange_code(self, code, redirect_uri):
+        tokens = self._client.exchange_code(code, redirect_uri)
+        self._interrupt()
+        return tokens
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def during_the_exchange(monkeypatch, interrupt) -> None:
+    """Make the console's next code exchanges run interrupt() between Cronofy's answer and the recording."""
+    from services import upstream
+
+    real = upstream.client_for
+    monkeypatch.setattr(upstream, "client_for", lambda *a, **k: InterruptedExchange(real(*a, **k), interrupt))
