@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -47,8 +47,14 @@ class MailboxImport(db.Model):
     problem_count: Mapped[int] = mapped_column(default=0)
     warning_count: Mapped[int] = mapped_column(default=0)
     leaver_count: Mapped[int] = mapped_column(default=0)
+    # How the file was read (the codec) and the domains its rows were checked against; None for a
+    # preview made before these were recorded.
+    encoding: Mapped[str | None] = mapped_column(String(40))
+    checked_domains: Mapped[list | None] = mapped_column(JSON)
     # What the commit did (the preview's counts may differ if mailboxes changed in between).
     added_count: Mapped[int | None]
+    # Addresses outside the domains that the commit did not import (the admin did not tick them in).
+    outside_left_out_count: Mapped[int | None]
     updated_count: Mapped[int | None]
     removed_count: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -59,11 +65,6 @@ class MailboxImport(db.Model):
     organization: Mapped[Organization] = relationship()
     connection: Mapped[Connection | None] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
-
-    @property
-    def importable_count(self) -> int:
-        """Return how many rows committing would add (warnings included)."""
-        return self.add_count + self.warning_count
 
     def __repr__(self) -> str:
         return f"<MailboxImport {self.id} {self.status}>"

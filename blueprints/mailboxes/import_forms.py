@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, RadioField, SelectField, SubmitField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, SubmitField, TextAreaField
 
 MODES = [
     ("add", "Additions: add the new mailboxes and update changed names, kinds and groups"),
@@ -35,10 +35,25 @@ class ImportUploadForm(FlaskForm):
 
 
 class ImportCommitForm(FlaskForm):
-    """Committing a preview; in full-list mode, optionally removing the leavers too."""
+    """Committing a preview: optionally with the addresses outside the domains, or removing the leavers."""
 
+    include_outside = BooleanField("Also import the addresses outside the domain", default=False)
+    # The version of the outside rows the page showed (`mailbox_import.outside_offer`).
+    outside_version = HiddenField()
     remove_leavers = BooleanField("Also revoke and remove the leavers", default=False)
     submit = SubmitField("Import")
+
+    def validate(self, extra_validators=None) -> bool:
+        """Refuse a tick on the outside addresses that does not say which version of the preview it was given on."""
+        if not super().validate(extra_validators):
+            return False
+        if self.include_outside.data and not (self.outside_version.data or "").strip():
+            self.include_outside.errors.append(
+                "This page did not say which addresses outside the domain you ticked in (was it open since "
+                "before an update?). Check them below and commit again."
+            )
+            return False
+        return True
 
 
 class ImportDiscardForm(FlaskForm):

@@ -74,17 +74,42 @@ def import_preview(org_id: int, import_id: int):
     preview = scoped_or_404(MailboxImport, import_id, organization)
     if mailbox_import.expire_if_stale(preview):
         db.session.commit()
+    return _render_preview(organization, preview, ImportCommitForm())
+
+
+def _render_preview(organization, preview: MailboxImport, commit_form: ImportCommitForm) -> str:
+    """Render a preview's page; commit_form keeps what was ticked when a commit is refused."""
+    facts = mailbox_import.preview_facts(preview)
     show = request.args.get("show") or _default_tab(preview)
     if show not in ROW_OUTCOMES:
         abort(404)
     rows, pages, page = mailbox_import.rows_page(preview, show, request.args.get("page", 1, type=int))
+    outside = _outside_offer(preview, commit_form)
+    labels = {**OUTCOME_LABELS, "warning": f"Outside {facts.domain_label}" if facts.domains else "Warnings"}
     return render_template(
         "mailboxes/import_preview.html", organization=organization, preview=preview, show=show,
-        rows=rows, page=page, pages=pages, labels=OUTCOME_LABELS, counts=mailbox_import.counts_of(preview),
-        commit_form=ImportCommitForm(), discard_form=ImportDiscardForm(), commit_label=commit_label(preview),
-        can_remove_leavers=reconcile.can_remove_leavers(preview),
-        max_removal=mailbox_directory.MAX_SYNC_REMOVAL,
+        rows=rows, page=page, pages=pages, labels=labels, tabs=shown_tabs(preview, facts), facts=facts,
+        counts=mailbox_import.counts_of(preview), commit_form=commit_form, discard_form=ImportDiscardForm(),
+        commit_label=commit_label(preview, outside), outside_count=outside,
+        can_remove_leavers=reconcile.can_remove_leavers(preview), max_removal=mailbox_directory.MAX_SYNC_REMOVAL,
     )
+
+
+def shown_tabs(preview: MailboxImport, facts: mailbox_import.PreviewFacts) -> list[str]:
+    """Return the outcomes with a tab: outside rows if there is a domain to be outside of; leavers of a full list."""
+    hidden = {"leaver"} if preview.mode != "full" else set()
+    if not facts.domains and not preview.warning_count:
+        hidden.add("warning")
+    return [outcome for outcome in OUTCOME_LABELS if outcome not in hidden]
+
+
+def _outside_offer(preview: MailboxImport, commit_form: ImportCommitForm) -> int:
+    """Return how many addresses outside the domains the form offers to import, dating its tick-box."""
+    if preview.status != "preview" or not preview.warning_count:
+        return 0
+    offer = mailbox_import.outside_offer(preview)
+    commit_form.outside_version.data = offer.version
+    return offer.count
 
 
 def _default_tab(preview: MailboxImport) -> str:
@@ -92,15 +117,16 @@ def _default_tab(preview: MailboxImport) -> str:
     return next((outcome for outcome in ("problem", "warning", "add", "update", "leaver") if counts[outcome]), "present")
 
 
-def commit_label(preview: MailboxImport) -> str:
+def commit_label(preview: MailboxImport, outside: int = 0) -> str:
     """Say on the button what committing does: "Import 9,812 mailboxes; 23 rows with problems will be skipped"."""
-    adds, updates, problems = preview.importable_count, preview.update_count, preview.problem_count
+    adds, updates, problems = preview.add_count, preview.update_count, preview.problem_count
     parts = []
     if adds:
         parts.append(f"Import {adds:,} mailbox{'es' if adds != 1 else ''}")
     if updates:
         parts.append(f"{'update' if adds else 'Update'} {updates:,} existing one{'s' if updates != 1 else ''}")
-    label = " and ".join(parts) or "Record this import (nothing to add or update)"
+    idle = "Commit (only the addresses ticked above)" if outside else "Record this import (nothing to add or update)"
+    label = " and ".join(parts) or idle
     if problems:
         label += f"; {problems:,} row{'s' if problems != 1 else ''} with problems will be skipped"
     return label
@@ -113,19 +139,36 @@ def import_commit(org_id: int, import_id: int):
     preview = scoped_or_404(MailboxImport, import_id, organization)
     form = ImportCommitForm()
     if not form.validate_on_submit():
-        abort(400)
+        return _render_preview(organization, preview, form), 400
     try:
-        result = mailbox_import.commit_import(preview, actor=current_user)
+        result = mailbox_import.commit_import(
+            preview, actor=current_user, include_outside=form.include_outside.data,
+            outside_version=form.outside_version.data,
+        )
     except ImportStateError as exc:
         db.session.rollback()
         flash(str(exc), "warning")
         return redirect(url_for(".import_preview", org_id=org_id, import_id=import_id))
     db.session.commit()
-    flash(f"Imported {result.added:,} new mailboxes and updated {result.updated:,}. "
-          f"{result.skipped:,} rows with problems were skipped.", "success")
+    flash(commit_summary(result, mailbox_import.preview_facts(preview)), "success")
     if form.remove_leavers.data and preview.mode == "full" and preview.leaver_count:
         _remove_leavers(preview)
     return redirect(url_for(".import_preview", org_id=org_id, import_id=import_id))
+
+
+def commit_summary(result: mailbox_import.CommitResult, facts: mailbox_import.PreviewFacts) -> str:
+    """Say what a commit did, and which addresses outside the domains it left out."""
+    summary = (
+        f"Imported {result.added:,} new mailboxes and updated {result.updated:,}. "
+        f"{result.skipped:,} rows with problems were skipped."
+    )
+    if result.left_out:
+        plural = result.left_out != 1
+        summary += (
+            f" {result.left_out:,} address{'es' if plural else ''} outside {facts.domain_label} "
+            f"{'were' if plural else 'was'} left out."
+        )
+    return summary
 
 
 def _remove_leavers(preview: MailboxImport) -> None:

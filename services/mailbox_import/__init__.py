@@ -1,8 +1,9 @@
-"""Importing mailbox lists: parse (`parsing`), normalize (`normalize`), preview (`preview`), commit (`commit`).
+"""Importing mailbox lists, one module a step: `encoding`, `parsing`, `normalize`, `preview`, `commit`.
 
 Flow: `create_preview(organization, data, ...)` stores every row with its outcome (add, present,
-update, problem, warning; leavers in full-list mode); the admin reviews it; `commit_import` applies
-it in one transaction, or `discard_import` drops it. Previews expire after 24 hours.
+update, problem, warning: outside the organization's domains; leavers in full-list mode); the admin
+reviews it; `commit_import` applies it in one transaction (the rows outside the domains only if ticked
+in), or `discard_import` drops it. Previews expire after 24 hours.
 """
 
 from services.mailbox_import.commit import (
@@ -13,14 +14,25 @@ from services.mailbox_import.commit import (
     ensure_open,
     expire_if_stale,
     expire_stale_previews,
+    outside_offer,
 )
-from services.mailbox_import.parsing import ImportFileError, format_size
-from services.mailbox_import.preview import counts_of, create_preview, import_limits, recent_imports, rows_page
+from services.mailbox_import.encoding import ImportFileError
+from services.mailbox_import.parsing import format_size
+from services.mailbox_import.preview import (
+    PreviewFacts,
+    counts_of,
+    create_preview,
+    import_limits,
+    preview_facts,
+    recent_imports,
+    rows_page,
+)
 
 __all__ = [
     "CommitResult",
     "ImportFileError",
     "ImportStateError",
+    "PreviewFacts",
     "commit_import",
     "counts_of",
     "create_preview",
@@ -30,6 +42,8 @@ __all__ = [
     "expire_stale_previews",
     "format_size",
     "import_limits",
+    "outside_offer",
+    "preview_facts",
     "recent_imports",
     "rows_page",
 ]

@@ -1,8 +1,10 @@
 """Reading an uploaded or pasted mailbox list into rows, with a clear message for every bad file.
 
-Encoding: UTF-8, with or without a byte-order mark. Anything else is refused with the line of the
-first byte that is not UTF-8, rather than guessed: a cp1252 guess silently turns the UTF-8 of
-another program into mojibake addresses, and an admin can always re-save as "CSV UTF-8".
+The bytes become text in `encoding` (which says how). Then the first record is a header naming the
+columns, or already a row (email, name, kind, group in that order). A header naming a column twice
+refuses the whole file, since which of the two to import is unclear; a non-empty cell beyond the
+columns makes its row a problem (usually an unquoted comma in a name), while the empty cells that
+spreadsheets pad rows with do not.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import io
 import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from services.mailbox_import.encoding import ImportFileError, decode
 
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -23,27 +27,20 @@ COLUMN_ALIASES = {
 }
 POSITIONAL = ("email", "name", "kind", "group")
 _ALIAS_TO_COLUMN = {alias: column for column, aliases in COLUMN_ALIASES.items() for alias in aliases}
-_SIGNATURES = (
-    (b"PK\x03\x04", "a ZIP archive or an Excel workbook (.xlsx)"),
-    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
-    (b"%PDF", "a PDF document"),
-)
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_SAVE_AS = 'Save the list as "CSV UTF-8" and upload that file.'
-
-
-class ImportFileError(ValueError):
-    """The file cannot be imported at all; the message says why and what to do."""
 
 
 class RawRow(NamedTuple):
-    """One data row as written in the file; `row_number` counts records, the header being row 1."""
+    """One data row as written in the file; `row_number` counts records, the header being row 1.
+
+    `problem` says why the row cannot be imported as written (cells beyond the header's columns).
+    """
 
     row_number: int
     email: str
     name: str = ""
     kind: str = ""
     group: str = ""
+    problem: str = ""
 
 
 @dataclass
@@ -55,6 +52,7 @@ class ParsedList:
     has_header: bool
     columns: tuple[str, ...]
     ignored_columns: tuple[str, ...] = field(default_factory=tuple)
+    encoding: str = "utf-8"
 
     @property
     def delimiter_name(self) -> str:
@@ -69,7 +67,7 @@ def parse_list(data: bytes, *, max_bytes: int, max_rows: int) -> ParsedList:
             f"The file is {format_size(len(data))}; the limit is {format_size(max_bytes)} "
             f"(and {max_rows:,} rows). Split the list into smaller files."
         )
-    text = decode(data)
+    text, encoding = decode(data)
     if not text.strip():
         raise ImportFileError("The file is empty: there are no rows to import.")
     delimiter = detect_delimiter(text)
@@ -78,7 +76,7 @@ def parse_list(data: bytes, *, max_bytes: int, max_rows: int) -> ParsedList:
     if first is None:
         raise ImportFileError("The file is empty: there are no rows to import.")
     columns, ignored, has_header = _layout(first[1])
-    make_row = _row_maker(columns)
+    make_row = _row_maker(columns, has_header, delimiter)
     rows = [] if has_header else [make_row(first[0], first[1])]
     for number, cells in records:
         if len(rows) >= max_rows:
@@ -89,7 +87,7 @@ def parse_list(data: bytes, *, max_bytes: int, max_rows: int) -> ParsedList:
         rows.append(make_row(number, cells))
     if not rows:
         raise ImportFileError("The file has a header row but no mailboxes below it.")
-    return ParsedList(rows, delimiter, has_header, columns, ignored)
+    return ParsedList(rows, delimiter, has_header, columns, ignored, encoding)
 
 
 def format_size(size: int) -> str:
@@ -99,28 +97,6 @@ def format_size(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} KiB"
     return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MiB"
-
-
-def decode(data: bytes) -> str:
-    """Return the text of UTF-8 data (a BOM is dropped); :raises ImportFileError: for anything else."""
-    if data.startswith(_UTF16_BOMS):
-        raise ImportFileError(f"The file is saved as UTF-16 text, not UTF-8. {_SAVE_AS}")
-    for signature, what in _SIGNATURES:
-        if data.startswith(signature):
-            raise ImportFileError(f"This is {what}, not a CSV text file. {_SAVE_AS}")
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise ImportFileError(
-            f"This looks like a binary file, not CSV text: line {line} contains a NUL byte. {_SAVE_AS}"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportFileError(
-            f"The file is not UTF-8 text: line {line} contains the byte 0x{data[exc.start]:02X}, which is not "
-            f"valid UTF-8 (the file was probably saved as Windows-1252 or Latin-1). {_SAVE_AS}"
-        ) from None
 
 
 def detect_delimiter(text: str) -> str:
@@ -159,7 +135,10 @@ def _csv_problem(exc: csv.Error) -> str:
 
 
 def _layout(cells: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
-    """Return (column per position, ignored header names, whether the first record is a header)."""
+    """Return (column per position, ignored header names, whether the first record is a header).
+
+    :raises ImportFileError: if the header names one column twice (which of the two to import is unclear).
+    """
     keys = [_header_key(cell) for cell in cells]
     if "email" not in [_ALIAS_TO_COLUMN.get(key) for key in keys]:
         if "@" in cells[0]:
@@ -168,30 +147,74 @@ def _layout(cells: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
             "The first row must be a header naming an email column (accepted names: email, e-mail, mail), "
             "or every row must start with an email address. The first row is: " + _shorten(", ".join(cells))
         )
-    columns, seen, ignored = [], set(), []
-    for cell, key in zip(cells, keys, strict=True):
+    columns, first_at, ignored = [], {}, []
+    for position, key in enumerate(keys):
         column = _ALIAS_TO_COLUMN.get(key)
-        if column is None or column in seen:
-            ignored.append(cell.strip() or "(blank)")
-            column = ""
-        seen.add(column)
-        columns.append(column)
+        if column in first_at:
+            raise _named_twice(column, cells, first_at[column], position)
+        if column is None:
+            ignored.append(cells[position].strip() or "(blank)")
+        else:
+            first_at[column] = position
+        columns.append(column or "")
     return tuple(columns), tuple(ignored), True
+
+
+def _named_twice(column: str, cells: list[str], first: int, second: int) -> ImportFileError:
+    where = " and ".join(
+        f'column {i + 1} ({column_letter(i)}) is "{_shorten(cells[i].strip(), 40)}"' for i in (first, second)
+    )
+    return ImportFileError(
+        f"The header names the {column} column twice: {where}. Only one column can hold the {column}: "
+        "delete or rename the other one, then upload the file again."
+    )
 
 
 def _header_key(cell: str) -> str:
     return " ".join(cell.strip().lower().replace("_", " ").split())
 
 
-def _row_maker(columns: tuple[str, ...]):
+def column_letter(position: int) -> str:
+    """Return the spreadsheet name of a 0-based column position: A, B, …, Z, AA."""
+    letters = ""
+    position += 1
+    while position:
+        position, remainder = divmod(position - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def _row_maker(columns: tuple[str, ...], has_header: bool, delimiter: str):
     """Return a function turning (row_number, cells) into a RawRow, for this file's column order."""
     positions = [columns.index(name) if name in columns else None for name in POSITIONAL]
+    width = len(columns)
 
     def make(number: int, cells: list[str]) -> RawRow:
-        width = len(cells)
-        return RawRow(number, *(cells[i] if i is not None and i < width else "" for i in positions))
+        values = [cells[i] if i is not None and i < len(cells) else "" for i in positions]
+        # Spreadsheets pad rows with empty cells; only a cell with something in it is left without a column.
+        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+            return RawRow(number, *values, problem=_extra_cells(cells, width, has_header, delimiter))
+        return RawRow(number, *values)
 
     return make
+
+
+def _extra_cells(cells: list[str], width: int, has_header: bool, delimiter: str) -> str:
+    """Say which cells of a row are beyond the columns, and how to fix the row."""
+    extra = [(i, cell.strip()) for i, cell in enumerate(cells) if i >= width and cell.strip()]
+    shown = ", ".join(f'{column_letter(i)} ("{_shorten(cell, 40)}")' for i, cell in extra[:3])
+    more = f" and {len(extra) - 3} more" if len(extra) > 3 else ""
+    if has_header:
+        limit = f"the header names {width} column{'s' if width != 1 else ''}"
+        remedy = "delete the extra cells or give them a header"
+    else:
+        limit = f"a list without a header has at most {width} columns ({', '.join(POSITIONAL)})"
+        remedy = "delete the extra cells"
+    return (
+        f"this row has {len(cells)} cells but {limit}, so column{'s' if len(extra) > 1 else ''} {shown}{more} "
+        f"would be lost. If a cell itself contains a {DELIMITER_NAMES[delimiter]}, put that cell in double quotes; "
+        f"otherwise {remedy}."
+    )
 
 
 def _shorten(text: str, limit: int = 80) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from flask import current_app
@@ -13,6 +14,7 @@ from models.mailbox import Mailbox
 from models.mailbox_import import MailboxImport, MailboxImportRow
 from models.organization import Organization
 from services import audit
+from services.mailbox_import.encoding import UNICODE_ENCODINGS, encoding_label
 from services.mailbox_import.normalize import (
     MAX_GROUP_LENGTH,
     MAX_NAME_LENGTH,
@@ -30,6 +32,7 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_ROWS = 100_000
 INSERT_CHUNK = 5_000
 ROWS_PER_PAGE = 100
+PREVIEWED, IMPORTED = "mailboxes.import_previewed", "mailboxes.imported"
 
 
 class Existing(NamedTuple):
@@ -42,6 +45,32 @@ class Existing(NamedTuple):
     group_name: str | None
     connection_id: int | None
     source: str
+
+
+@dataclass(frozen=True)
+class PreviewFacts:
+    """What a preview recorded when it was made (and committed), for its page and the commit's message."""
+
+    encoding: str | None  # the codec the file was read with; None for a preview older than the record
+    domains: tuple[str, ...]  # the domains rows were checked against; none when no connection had one
+    left_out: int | None = None  # once committed: the addresses outside the domains that were not imported
+
+    @property
+    def encoding_label(self) -> str | None:
+        """Return the encoding in words ("Windows-1252 (Western European)"), if recorded."""
+        return encoding_label(self.encoding) if self.encoding else None
+
+    @property
+    def encoding_guessed(self) -> bool:
+        """Return whether the encoding was guessed (the file was neither UTF-8 nor UTF-16)."""
+        return self.encoding is not None and self.encoding not in UNICODE_ENCODINGS
+
+    @property
+    def domain_label(self) -> str:
+        """Return the domains in words: "acme.example", "acme.example and globex.example"."""
+        if len(self.domains) < 2:
+            return "".join(self.domains)
+        return ", ".join(self.domains[:-1]) + " and " + self.domains[-1]
 
 
 def import_limits() -> tuple[int, int]:
@@ -67,14 +96,18 @@ def create_preview(
     max_bytes, max_rows = import_limits()
     parsed = parse_list(data, max_bytes=max_bytes, max_rows=max_rows)
     existing = existing_mailboxes(organization)
-    rows, seen = classify(parsed.rows, existing, expected_domains(organization, connection))
+    domains = expected_domains(organization, connection)
+    rows, seen = classify(parsed.rows, existing, domains)
     if mode == "full":
         rows.extend(leavers(existing, seen, connection))
-    mailbox_import = _new_import(organization, parsed, rows, source, filename, connection, mode, actor)
+    mailbox_import = _new_import(organization, parsed, rows, domains, source, filename, connection, mode, actor)
     _insert_rows(mailbox_import.id, rows)
     audit.record(
-        "mailboxes.import_previewed", actor=actor, organization=organization, target=mailbox_import,
-        details={"source": source, "filename": filename, "mode": mode, **counts_of(mailbox_import)},
+        PREVIEWED, actor=actor, organization=organization, target=mailbox_import,
+        details={
+            "source": source, "filename": filename, "mode": mode, "encoding": parsed.encoding,
+            "domains": sorted(domains), **counts_of(mailbox_import),
+        },
     )
     return mailbox_import
 
@@ -115,6 +148,8 @@ def classify(rows: list[RawRow], existing: dict[str, Existing], domains: frozens
 
 
 def _classify_row(raw: RawRow, existing: dict[str, Existing], seen: dict[str, int], domains) -> dict:
+    if raw.problem:
+        return _row(raw.row_number, raw.email.strip(), raw.name, raw.kind.strip(), raw.group, "problem", raw.problem)
     try:
         email = normalize_address(raw.email)
         name = normalize_text(raw.name, label="name", limit=MAX_NAME_LENGTH)
@@ -186,7 +221,8 @@ def _row(number, email, name, kind, group, outcome, reason) -> dict:
     }
 
 
-def _new_import(organization, parsed: ParsedList, rows, source, filename, connection, mode, actor) -> MailboxImport:
+def _new_import(organization, parsed: ParsedList, rows, domains, source, filename, connection, mode,
+                actor) -> MailboxImport:
     tally = {outcome: 0 for outcome in ("add", "present", "update", "problem", "warning", "leaver")}
     for row in rows:
         tally[row["outcome"]] += 1
@@ -200,6 +236,8 @@ def _new_import(organization, parsed: ParsedList, rows, source, filename, connec
         status="preview",
         delimiter=parsed.delimiter_name,
         row_count=len(parsed.rows),
+        encoding=parsed.encoding,
+        checked_domains=sorted(domains),
         **{f"{outcome}_count": count for outcome, count in tally.items()},
     )
     db.session.add(mailbox_import)
@@ -212,6 +250,14 @@ def _insert_rows(import_id: int, rows: list[dict]) -> None:
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = [{"import_id": import_id, **row} for row in rows[start:start + INSERT_CHUNK]]
         db.session.execute(insert(MailboxImportRow.__table__), chunk)
+
+
+def preview_facts(mailbox_import: MailboxImport) -> PreviewFacts:
+    """Return the encoding and domains the preview recorded, and what its commit left out."""
+    domains = mailbox_import.checked_domains
+    if domains is None:  # made before previews recorded their domains: the rows were checked against these
+        domains = sorted(expected_domains(mailbox_import.organization, mailbox_import.connection))
+    return PreviewFacts(mailbox_import.encoding, tuple(domains), mailbox_import.outside_left_out_count)
 
 
 def counts_of(mailbox_import: MailboxImport) -> dict:

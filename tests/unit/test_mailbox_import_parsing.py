@@ -12,6 +12,7 @@ from services.mailbox_import.normalize import (
     normalize_kind,
     normalize_text,
 )
+from services.mailbox_import.encoding import encoding_label
 from services.mailbox_import.parsing import ImportFileError, format_size, parse_list
 
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_rows": 100_000}
@@ -87,21 +88,116 @@ def test_an_unclosed_quote_is_refused_with_its_line():
         parse(b'email,name\nann@acme.example,"Ann\nbob@acme.example,Bob\n')
 
 
-def test_non_utf8_bytes_are_refused_naming_the_line_and_byte():
-    data = "email,name\nann@acme.example,Ann\nrene@acme.example,René\n".encode("cp1252")
+# --- cells and columns ----------------------------------------------------------------------------
+
+
+def test_a_header_naming_a_column_twice_is_refused_naming_both_positions():
     with pytest.raises(ImportFileError) as caught:
-        parse(data)
+        parse(b"email,email,name\nann@acme.example,ann@globex.example,Ann\n")
     message = str(caught.value)
-    assert "not UTF-8" in message and "line 3" in message and "0xE9" in message and "CSV UTF-8" in message
+    assert "names the email column twice" in message
+    assert 'column 1 (A) is "email" and column 2 (B) is "email"' in message and "delete or rename" in message
+
+
+def test_two_aliases_of_one_column_count_as_naming_it_twice():
+    expected = r'name column twice: column 2 \(B\) is "Name" and column 4 \(D\) is "Display Name"'
+    with pytest.raises(ImportFileError, match=expected):
+        parse(b"email,Name,group,Display Name\nann@acme.example,Ann,Pilot,Ann Lee\n")
+
+
+def test_a_row_with_non_empty_cells_beyond_the_header_is_a_problem_saying_how_to_fix_it():
+    parsed = parse(b"email,name\nann@acme.example,Lee, Ann\nbob@acme.example,Bob\n")
+    ann, bob = parsed.rows
+    assert ann.problem == (
+        'this row has 3 cells but the header names 2 columns, so column C ("Ann") would be lost. If a cell itself '
+        "contains a comma, put that cell in double quotes; otherwise delete the extra cells or give them a header."
+    )
+    assert (ann.row_number, ann.email) == (2, "ann@acme.example") and bob.problem == ""
+
+
+def test_empty_cells_that_spreadsheets_add_after_the_last_column_are_not_a_problem():
+    parsed = parse(b"email,name\nann@acme.example,Ann,,\nbob@acme.example,Bob, ,\t\n")
+    assert [(row.name, row.problem) for row in parsed.rows] == [("Ann", ""), ("Bob", "")]
+
+
+def test_a_list_without_header_takes_at_most_four_cells_a_row():
+    parsed = parse(b"ann@acme.example,Ann,user,Pilot,,\nbob@acme.example,Bob,user,Pilot,x,,y\n")
+    assert parsed.rows[0].problem == ""
+    assert parsed.rows[1].problem.startswith(
+        'this row has 7 cells but a list without a header has at most 4 columns (email, name, kind, group), '
+        'so columns E ("x"), G ("y") would be lost.'
+    )
+
+
+# --- encodings ------------------------------------------------------------------------------------
+
+ZOE = "email,name\nzoe@acme.example,Zoë Müller\n"
+
+
+def test_a_windows_1252_file_is_read_as_windows_1252():
+    parsed = parse(ZOE.encode("cp1252"))
+    assert (parsed.rows[0].name, parsed.encoding) == ("Zoë Müller", "cp1252")
+    assert encoding_label(parsed.encoding) == "Windows-1252 (Western European)"
+
+
+def test_a_short_western_file_that_several_code_pages_read_goes_to_windows_1252():
+    # charset-normalizer alone ranks Windows-1250 first here, which would turn "Núñez" into "Núńez".
+    data = "email,name\njose@acme.example,José Núñez\nchloe@acme.example,Chloé Bœuf\n".encode("cp1252")
+    parsed = parse(data)
+    assert [row.name for row in parsed.rows] == ["José Núñez", "Chloé Bœuf"] and parsed.encoding == "cp1252"
+
+
+def test_a_cyrillic_file_is_not_forced_into_windows_1252():
+    names = ["Иван Петров", "Ольга Смирнова", "Сергей Иванов", "Мария Кузнецова", "Дмитрий Соколов"]
+    data = ("email,name\n" + "".join(f"u{i}@acme.example,{name}\n" for i, name in enumerate(names))).encode("cp1251")
+    parsed = parse(data)
+    assert parsed.encoding == "cp1251" and [row.name for row in parsed.rows] == names
+
+
+def test_the_encoding_is_guessed_from_the_first_line_that_is_not_utf8_however_far_down():
+    ascii_rows = "".join(f"user{i:06d}@acme.example,User {i}\n" for i in range(50_000))
+    parsed = parse(("email,name\n" + ascii_rows + "rene@acme.example,René Noël\n").encode("cp1252"))
+    assert parsed.encoding == "cp1252" and parsed.rows[-1].name == "René Noël"
+
+
+def test_a_file_in_two_encodings_is_refused_naming_the_line_that_does_not_fit():
+    # The guess reads 64 KiB from the first line that is not UTF-8; 0x81 is not Windows-1252 at all.
+    ascii_rows = "".join(f"user{i:06d}@acme.example,User {i}\n" for i in range(5_000))
+    data = ("email,name\nrene@acme.example,René\n" + ascii_rows).encode("cp1252") + b"x@acme.example,\x81\n"
+    with pytest.raises(ImportFileError, match=r"reads as Windows-1252.*line 5003 contains the byte 0x81.*CSV UTF-8"):
+        parse(data)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_recognised(codec):
+    parsed = parse(ZOE.encode(codec))
+    assert (parsed.rows[0].email, parsed.rows[0].name, parsed.encoding) == ("zoe@acme.example", "Zoë Müller", codec)
+
+
+@pytest.mark.parametrize("bom", [b"\xff\xfe", b"\xfe\xff"])
+def test_utf16_with_a_byte_order_mark_is_read_whatever_its_byte_order(bom):
+    body = ZOE.encode("utf-16-le" if bom == b"\xff\xfe" else "utf-16-be")
+    parsed = parse(bom + body)
+    assert parsed.has_header and parsed.rows[0].name == "Zoë Müller" and encoding_label(parsed.encoding) == (
+        "UTF-16 (with a byte-order mark)"
+    )
+
+
+def test_utf8_is_read_as_utf8_even_where_a_code_page_would_also_read_it():
+    parsed = parse(ZOE.encode())
+    assert (parsed.rows[0].name, parsed.encoding) == ("Zoë Müller", "utf-8")
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file, not CSV text: line 3 contains a NUL byte"),
-        (b"PK\x03\x04\x14\x00\x06\x00", "Excel workbook"),
-        (b"\xff\xfee\x00m\x00a\x00", "UTF-16"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "binary file, not CSV text: line 3 contains a NUL"),
+        (b"PK\x03\x04\x14\x00\x06\x00", r"Excel workbook \(\.xlsx\).*save it as CSV"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", r"old Excel workbook \(\.xls\).*save it as CSV"),
+        (b"\xff\xfee\x00m\x00\x00\x00a\x00", "binary file, not CSV text: line 1 contains a NUL byte"),
+        ("email\nann@acme.example\n".encode("utf-16-le")[:-1], "damaged or cut short"),
     ],
+    ids=["png", "xlsx", "xls", "utf16-bom-with-nul", "utf16-cut-short"],
 )
 def test_binary_files_named_csv_are_refused(data, expected):
     with pytest.raises(ImportFileError, match=expected):

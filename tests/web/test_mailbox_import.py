@@ -134,18 +134,95 @@ def test_existing_mailboxes_are_present_or_updated_and_updates_apply_on_commit(c
     assert count(Mailbox) == 2
 
 
-def test_rows_outside_the_connections_domain_are_warnings_and_still_imported(client, admin):
+OUTSIDERS = b"email,name\nann@acme.example,Ann\nann@globex.example,Ann G\nbob@gmail.com,Bob\ncy@eu.acme.example,Cy\n"
+
+
+def outside_version_of(page: str) -> str:
+    return re.search(r'name="outside_version" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def stored_emails() -> list[str]:
+    return sorted(db.session.scalars(select(Mailbox.email)))
+
+
+def test_addresses_outside_the_domain_are_set_apart_and_left_out_unless_ticked(client, admin):
     connection = make_connection(admin.organization, domain="acme.example")
-    data = b"email\nann@acme.example\nann@eu.acme.example\ncontractor@gmail.example\n"
-    import_id = import_id_of(upload(client, admin, data, connection=connection))
-    mailbox_import = db.session.get(MailboxImport, import_id)
-    assert (mailbox_import.add_count, mailbox_import.warning_count) == (2, 1)
-    assert "the domain gmail.example is not one of the connection's (acme.example)" in text_of(
-        client.get(preview_url(admin, import_id, show="warning"))
-    )
-    commit(client, admin, import_id)
+    import_id = import_id_of(upload(client, admin, OUTSIDERS, connection=connection))
+    page = text_of(client.get(preview_url(admin, import_id)))
+    # Their own tab opens first, with its count and why; the box to take them in is not ticked.
+    assert re.search(r'aria-current="page" href="[^"]*show=warning"> Outside acme\.example <span', page)
+    assert 'data-testid="count-warning">2</span>' in page and 'data-testid="count-add">2</span>' in page
+    assert "the domain globex.example is not one of the connection's (acme.example)" in page and "bob@gmail.com" in page
+    assert "Also import the 2 addresses outside acme.example" in page
+    assert 'id="include_outside" name="include_outside" type="checkbox" value="y">' in page
+    assert "Import 2 mailboxes" in page and "Domains could not be checked" not in page
+
+    response = commit(client, admin, import_id)
+    assert stored_emails() == ["ann@acme.example", "cy@eu.acme.example"]
+    assert "Imported 2 new mailboxes and updated 0. 0 rows with problems were skipped. 2 addresses outside " \
+        "acme.example were left out." in text_of(client.get(response.headers["Location"]))
+    assert "2 mailboxes added" in (page := text_of(client.get(preview_url(admin, import_id))))
+    assert "2 addresses outside acme.example were left out." in page
+
+
+def test_ticked_addresses_outside_the_domain_are_imported_too(client, admin):
+    connection = make_connection(admin.organization, domain="acme.example")
+    import_id = import_id_of(upload(client, admin, OUTSIDERS, connection=connection))
+    version = outside_version_of(client.get(preview_url(admin, import_id)).get_data(as_text=True))
+    response = commit(client, admin, import_id, include_outside="y", outside_version=version)
+    assert stored_emails() == ["ann@acme.example", "ann@globex.example", "bob@gmail.com", "cy@eu.acme.example"]
+    flashed = text_of(client.get(response.headers["Location"]))
+    assert "Imported 4 new mailboxes" in flashed and "left out" not in flashed
     assert {m.connection_id for m in db.session.scalars(select(Mailbox))} == {connection.id}
-    assert count(Mailbox) == 3
+
+
+def test_every_connection_domain_counts_when_the_list_names_no_connection(client, admin):
+    make_connection(admin.organization, domain="acme.example")
+    make_connection(admin.organization, domain="globex.example")
+    import_id = import_id_of(upload(client, admin, OUTSIDERS))
+    page = text_of(client.get(preview_url(admin, import_id)))
+    assert "Also import the 1 address outside acme.example and globex.example" in page
+    commit(client, admin, import_id)
+    assert stored_emails() == ["ann@acme.example", "ann@globex.example", "cy@eu.acme.example"]
+
+
+def test_without_a_connection_every_domain_is_imported_and_the_preview_says_domains_were_not_checked(client, admin):
+    import_id = import_id_of(upload(client, admin, OUTSIDERS))
+    page = text_of(client.get(preview_url(admin, import_id)))
+    assert "Domains could not be checked: no connection of this organization has a domain yet" in page
+    assert "include_outside" not in page and "Outside" not in page and "Import 4 mailboxes" in page
+    commit(client, admin, import_id)
+    assert len(stored_emails()) == 4
+
+
+def test_the_tick_survives_a_refused_post_and_then_imports(client, admin):
+    connection = make_connection(admin.organization, domain="acme.example")
+    import_id = import_id_of(upload(client, admin, OUTSIDERS, connection=connection))
+    response = commit(client, admin, import_id, include_outside="y")  # a page without the version field
+    assert response.status_code == 400
+    page = text_of(response)
+    assert "Nothing was imported." in page and "did not say which addresses outside the domain you ticked" in page
+    assert 'id="include_outside" name="include_outside" type="checkbox" value="y">' in page
+    assert count(Mailbox) == 0
+    version = outside_version_of(response.get_data(as_text=True))
+    commit(client, admin, import_id, include_outside="y", outside_version=version)
+    assert len(stored_emails()) == 4
+
+
+def test_a_tick_given_on_a_preview_that_changed_meanwhile_is_refused(client, admin):
+    connection = make_connection(admin.organization, domain="acme.example")
+    import_id = import_id_of(upload(client, admin, OUTSIDERS, connection=connection))
+    version = outside_version_of(client.get(preview_url(admin, import_id)).get_data(as_text=True))
+    add_mailbox(admin, "bob@gmail.com")  # added by hand after the page was shown
+    response = commit(client, admin, import_id, include_outside="y", outside_version=version)
+    assert "The preview changed after it was shown: it now has 1 address outside" in text_of(
+        client.get(response.headers["Location"])
+    )
+    assert stored_emails() == ["bob@gmail.com"] and db.session.get(MailboxImport, import_id).status == "preview"
+    page = client.get(preview_url(admin, import_id)).get_data(as_text=True)
+    assert "Also import the 1 address outside acme.example" in text_of(client.get(preview_url(admin, import_id)))
+    commit(client, admin, import_id, include_outside="y", outside_version=outside_version_of(page))
+    assert stored_emails() == ["ann@acme.example", "ann@globex.example", "bob@gmail.com", "cy@eu.acme.example"]
 
 
 def test_committing_twice_imports_once(client, admin):
@@ -281,12 +358,15 @@ def test_an_additions_list_has_no_leavers(client, admin, directory):
     [
         (b"", "The file is empty"),
         (b"email,name,kind,group\r\n", "header row but no mailboxes"),
-        ("email,name\nrené@acme.example,René\n".encode("cp1252"), "line 2 contains the byte 0xE9"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "binary file, not CSV text: line 3 contains a NUL"),
         (b"\x00\x01\x02\x03binary\x00garbage", "binary file, not CSV text"),
-        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", "Excel workbook"),
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00",
+         'Excel workbook (.xlsx), not a CSV text file. Open it in Excel and save it as CSV (File > Save As'),
         (b'email,name\nann@acme.example,"Ann\n', "a quoted cell is never closed"),
+        (b"email,email,name\nann@acme.example,ann@globex.example,Ann\n",
+         'The header names the email column twice: column 1 (A) is "email" and column 2 (B) is "email"'),
     ],
-    ids=["empty", "header-only", "non-utf8", "binary", "xlsx", "unclosed-quote"],
+    ids=["empty", "header-only", "png", "binary", "xlsx", "unclosed-quote", "email-column-twice"],
 )
 def test_files_that_cannot_be_imported_say_why_and_store_nothing(client, admin, data, message):
     response = upload(client, admin, data)
@@ -312,6 +392,37 @@ def test_files_in_other_shapes_import_their_rows(client, admin, data, expected):
     commit(client, admin, import_id_of(upload(client, admin, data)))
     rows = db.session.execute(select(Mailbox.email, Mailbox.name, Mailbox.group_name).order_by(Mailbox.email)).all()
     assert [tuple(row) for row in rows] == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "read_as"),
+    [
+        ("email,name\nzoe@acme.example,Zoë Müller\n".encode("cp1252"), "Read as Windows-1252 (Western European)."),
+        ("email,name\nzoe@acme.example,Zoë Müller\n".encode("utf-16-le"),
+         "Read as UTF-16 little-endian (without a byte-order mark)."),
+        ("email,name\nzoe@acme.example,Zoë Müller\n".encode("utf-16"), "Read as UTF-16 (with a byte-order mark)."),
+        ("email,name\nzoe@acme.example,Zoë Müller\n".encode(), "Read as UTF-8."),
+    ],
+    ids=["cp1252", "utf16-le-without-bom", "utf16-with-bom", "utf8"],
+)
+def test_files_in_other_encodings_import_their_names_and_the_preview_says_which_encoding(client, admin, data, read_as):
+    import_id = import_id_of(upload(client, admin, data))
+    page = text_of(client.get(preview_url(admin, import_id)))
+    assert read_as in page
+    assert ("The file is not UTF-8, so its encoding was detected" in page) == ("1252" in read_as)
+    commit(client, admin, import_id)
+    assert db.session.execute(select(Mailbox.email, Mailbox.name)).one() == ("zoe@acme.example", "Zoë Müller")
+
+
+def test_a_row_with_cells_beyond_the_header_is_a_problem_and_is_not_imported(client, admin):
+    data = b"email,name\nann@acme.example,Lee, Ann\nbob@acme.example,Bob,,\n"
+    import_id = import_id_of(upload(client, admin, data))
+    page = text_of(client.get(preview_url(admin, import_id)))
+    assert 'data-testid="count-problem">1</span>' in page and "<td>2</td>" in page
+    assert 'this row has 3 cells but the header names 2 columns, so column C ("Ann") would be lost' in page
+    assert "put that cell in double quotes" in page and "Import 1 mailbox; 1 row with problems will be skipped" in page
+    commit(client, admin, import_id)
+    assert db.session.execute(select(Mailbox.email, Mailbox.name)).one() == ("bob@acme.example", "Bob")
 
 
 def test_the_same_address_in_other_spellings_is_a_duplicate(client, admin):
