@@ -21,7 +21,7 @@ from sandbox.directory import is_empty, seed_all
 from sandbox.errors import ApiError
 from sandbox.eventlog import EventLog
 from sandbox.ratelimit import RateLimiter
-from sandbox.runtime import RuntimeSettings
+from sandbox.runtime import HangGate, RuntimeSettings
 
 
 @dataclass
@@ -34,6 +34,7 @@ class SandboxState:
     settings: RuntimeSettings
     limiter: RateLimiter
     events: EventLog
+    hangs: HangGate
     worker: DeliveryWorker | None = None
 
     def stop(self):
@@ -63,10 +64,11 @@ def register_database(app):
     app.config["SANDBOX_DATABASE_URL"] = url
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    state = SandboxState(config=app.config, engine=engine, Session=factory,
-                         settings=RuntimeSettings(factory, app.config), limiter=RateLimiter(),
+    settings = RuntimeSettings(factory, app.config)
+    state = SandboxState(config=app.config, engine=engine, Session=factory, settings=settings, limiter=RateLimiter(),
                          events=EventLog(factory, app.config["SANDBOX_EVENT_LOG_MAX"],
-                                         app.config["SANDBOX_EVENT_FLUSH_SECONDS"]))
+                                         app.config["SANDBOX_EVENT_FLUSH_SECONDS"]),
+                         hangs=HangGate(settings, app.config["SANDBOX_MAX_HUNG_REQUESTS"]))
     app.extensions["sandbox"] = state
     app.teardown_appcontext(close_session)
     return state

@@ -1,8 +1,8 @@
-"""Admin operations of the sandbox: simulate the domain admin revoking a service account, list the directory."""
+"""Admin operations of the sandbox: simulate the domain admin revoking a service account, list directory and grants."""
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
-from sandbox.models import Callback, Domain, Member, ServiceAccount
+from sandbox.models import Account, Callback, Domain, Grant, Member, ServiceAccount
 from sandbox.tokens import revoke_service_account
 
 
@@ -45,3 +45,26 @@ def service_accounts(db):
                       .order_by(ServiceAccount.created_at.desc()).limit(50))
     return [{"id": sa.id, "domain": name, "provider": sa.provider, "status": sa.status, "scope": sa.scope,
              "client_id": sa.client_id} for sa, name in rows]
+
+
+GRANT_STATUSES = ("active", "inactive")  # accounts holding at least one active grant, or none
+
+
+def grants(db, email=None, domain=None, status=None):
+    """Return per delegated account its mailbox, how many of its grants are active and how many it has in all."""
+    active = func.coalesce(func.sum(case((Grant.status == "active", 1), else_=0)), 0)
+    query = (select(Account.id, Account.client_id, Member.email, Domain.name, active.label("active"),
+                    func.count(Grant.id).label("total"))
+             .join(Member, Member.id == Account.member_id).join(Domain, Domain.id == Member.domain_id)
+             .outerjoin(Grant, and_(Grant.subject_type == "account", Grant.subject_id == Account.id,
+                                    Grant.client_id == Account.client_id))
+             .group_by(Account.id, Account.client_id, Member.email, Domain.name)
+             .order_by(Member.email, Account.client_id))
+    if email:
+        query = query.where(Member.email == email.strip().lower())
+    if domain:
+        query = query.where(Domain.name == domain.strip().lower())
+    if status:
+        query = query.having(active > 0 if status == "active" else active == 0)
+    return [{"email": row.email, "account_id": row.id, "client_id": row.client_id, "domain": row.name,
+             "active_grants": int(row.active), "total_grants": row.total} for row in db.execute(query)]

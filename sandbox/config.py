@@ -31,6 +31,7 @@ DEFAULTS = {
     "EVENT_LOG_MAX": 20000,
     "EVENT_FLUSH_SECONDS": 0.1,  # how often buffered events are written; readers in the process flush first
     "SETTINGS_CACHE_SECONDS": 0.5,
+    "MAX_HUNG_REQUESTS": 4,  # per process; keep it below the server's threads (gunicorn --threads 8: at most 6)
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}

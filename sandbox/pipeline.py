@@ -40,8 +40,10 @@ def _rate_limited(state, key):
 def _fault(state):
     faults = state.settings.get("faults")
     if faults["hang_seconds"] > 0:
-        time.sleep(faults["hang_seconds"])
-        return ApiError(504, {"error": "gateway_timeout", "error_description": "Injected hang (fault)"})
+        # Past the cap the request answers the hang's 504 at once, so that hangs never take the last threads.
+        hung = state.hangs.hang(faults["hang_seconds"])
+        return ApiError(504, {"error": "gateway_timeout", "error_description": "Injected hang (fault)" if hung
+                              else "Injected hang (fault), answered at once: SANDBOX_MAX_HUNG_REQUESTS hang already"})
     if faults["latency_ms"] > 0:
         time.sleep(faults["latency_ms"] / 1000)
     if state.settings.take_burst():
@@ -61,8 +63,10 @@ def before_request():
     if not is_api_path(request.path):
         return None
     state = current_app.extensions["sandbox"]
+    # Faults come before anything that opens the request's database session: a hung request holds no connection.
+    problem = _fault(state)
     key = _client_key()
-    problem = _fault(state) or _rate_limited(state, key)
+    problem = problem or _rate_limited(state, key)
     return error_response(problem) if problem else None
 
 

@@ -191,3 +191,31 @@ class RuntimeSettings:
         with self._lock:
             self._cache.pop("faults", None)
         return result.rowcount == 1
+
+
+class HangGate:
+    """The hang_seconds fault: at most `limit` requests of this process hang at once.
+
+    Each hung request holds a server thread; a cap below the server's thread count keeps threads free for the
+    admin pages, so that the fault can always be switched off. A hang follows the fault as it changes: it
+    ends `hang_seconds` (as now set) after it began, at once when the fault is switched off.
+    """
+
+    POLL_SECONDS = 0.1
+
+    def __init__(self, settings, limit):
+        self._settings = settings
+        self._slots = threading.BoundedSemaphore(limit) if limit > 0 else None
+
+    def hang(self, seconds):
+        """Hold the calling thread while the fault lasts; tell whether it hung (False: every slot was taken)."""
+        if self._slots is None or not self._slots.acquire(blocking=False):
+            return False
+        try:
+            started = time.monotonic()
+            while (remaining := started + seconds - time.monotonic()) > 0:
+                time.sleep(min(self.POLL_SECONDS, remaining))
+                seconds = self._settings.get("faults")["hang_seconds"]
+            return True
+        finally:
+            self._slots.release()

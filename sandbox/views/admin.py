@@ -101,6 +101,16 @@ def directory_json():
     return jsonify({"members": members})
 
 
+@bp.get("/grants.json")
+def grants_json():
+    """List the delegated accounts with their grant counts, filtered by email, domain and status."""
+    status = request.args.get("status") or None
+    if status not in (None, *admin.GRANT_STATUSES):
+        raise unprocessable({"status": [field_error("invalid", "must be active or inactive")]})
+    return jsonify({"accounts": admin.grants(session(), request.args.get("email"), request.args.get("domain"),
+                                             status)})
+
+
 @bp.get("/callbacks.json")
 def callbacks_json():
     """Count the callbacks by delivery status."""

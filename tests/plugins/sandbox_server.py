@@ -70,6 +70,10 @@ class SandboxServer:
         """Return directory members (filters: domain, kind, trait — "none" for members that succeed)."""
         return self._admin("GET", "directory.json", params=filters)["members"]
 
+    def grants(self, **filters):
+        """Return the delegated accounts with active_grants and total_grants (filters: email, domain, status)."""
+        return self._admin("GET", "grants.json", params=filters)["accounts"]
+
     def stop(self):
         """Stop serving, stop callback delivery and release the database."""
         self._server.shutdown()
