@@ -152,9 +152,18 @@ def _engine_settings(instance: Path) -> dict:
         "WORKER_THREADS": _env_int("WORKER_THREADS", 8),
         "QUEUE_PATH": _env("QUEUE_PATH", str(instance / "queue.sqlite")),
         "QUEUE_NAME": _env("QUEUE_NAME", "ecc"),
-        "RECOVER_INTERVAL_SECONDS": _env_float("RECOVER_INTERVAL_SECONDS", 30.0),
+        "RECOVER_INTERVAL_SECONDS": _env_float("RECOVER_INTERVAL_SECONDS", 5.0),
         "PUMP_WINDOW_SECONDS": _env_float("PUMP_WINDOW_SECONDS", 20.0),
+        "LEASE_SECONDS": _lease_seconds(),
     }
+
+
+def _lease_seconds() -> float:
+    """Return how long a worker's pump lease and batch and exchange claims last unless it renews them."""
+    seconds = _env_float("LEASE_SECONDS", 10.0)
+    if seconds < 1:
+        raise ConfigurationError("LEASE_SECONDS must be at least 1.")
+    return seconds
 
 
 def _session_settings() -> dict:
@@ -171,6 +180,11 @@ def _session_settings() -> dict:
     }
 
 
+def _throttle_storage(redis_url: str | None) -> str:
+    """Return the sign-in throttle's storage URI: Redis backed by the database, or the database alone."""
+    return f"ecc+{redis_url}" if redis_url else "ecc+db://"
+
+
 def _web_settings(is_production: bool, redis_url: str | None) -> dict:
     """Sessions, cookies, throttling, link lifetimes and upload limits."""
     return {
@@ -182,8 +196,9 @@ def _web_settings(is_production: bool, redis_url: str | None) -> dict:
         "PASSWORD_RESET_TTL_HOURS": _env_int("PASSWORD_RESET_TTL_HOURS", 24),
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
         "SIGN_IN_ACCOUNT_RATE_LIMIT": _env("SIGN_IN_ACCOUNT_RATE_LIMIT", "5 per minute;20 per hour"),
-        # Without Redis the counts live in the database (services/throttle_store.py), shared by every worker.
-        "RATELIMIT_STORAGE_URI": redis_url or "ecc+db://",
+        # Counts in Redis, and in the database while Redis does not answer; without Redis in the database
+        # (services/throttle_store.py): every worker shares them either way.
+        "RATELIMIT_STORAGE_URI": _throttle_storage(redis_url),
         # No X-RateLimit-* headers: they would tell which sign-in limit (address or account) was reached.
         "RATELIMIT_HEADERS_ENABLED": False,
         "SESSION_COOKIE_HTTPONLY": True,

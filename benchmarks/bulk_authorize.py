@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 from bulk_setup import (
-    BIN, DOMAIN, PASSWORD, ROOT, Processes, console_env, free_port, fresh_database, healthy_emails, sandbox_env, seed,
-    wait_http,
+    BIN, CONSOLE_COMMAND, DOMAIN, PASSWORD, ROOT, WORKER_COMMAND, Processes, console_env, free_port, fresh_database,
+    healthy_emails, sandbox_env, seed, wait_http,
 )
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -151,14 +151,15 @@ def wait_for_run(database_url: str, run_id: int, timeout: float, processes: Proc
                 status = conn.execute(text("SELECT status FROM authorization_runs WHERE id = :id"),
                                       {"id": run_id}).scalar()
                 if status in ("completed", "cancelled", "paused"):
-                    return _figures(conn, run_id, status)
+                    return run_figures(conn, run_id, status)
             time.sleep(0.25)
     finally:
         engine.dispose()
     raise RuntimeError(f"run {run_id} did not finish within {timeout:.0f} s")
 
 
-def _figures(conn, run_id: int, status: str) -> dict:
+def run_figures(conn, run_id: int, status: str) -> dict:
+    """Return the run's final figures from the console's database: authorized mailboxes, duplicates."""
     from sqlalchemy import text
 
     def one(sql):
@@ -285,11 +286,11 @@ def start_services(args, folder: Path, processes: Processes, database_url: str) 
     emails = healthy_emails(sandbox_url, args.mailboxes)
     log(args, f"Seeding {args.mailboxes:,} mailboxes and a connection")
     org_id, admin_email = seed(env, sandbox_url, emails)
-    processes.start("console", [str(BIN / "gunicorn"), "wsgi:app", "-c", "gunicorn.conf.py"], env)
-    workers = [processes.start(f"worker{i}", [str(BIN / "flask"), "worker"], env) for i in range(args.workers)]
+    processes.start("console", CONSOLE_COMMAND, env)
+    workers = [processes.start(f"worker{i}", WORKER_COMMAND, env) for i in range(args.workers)]
     wait_http(f"{console_url}/healthz", processes)
     return {"sandbox_url": sandbox_url, "console_url": console_url, "org_id": org_id, "admin_email": admin_email,
-            "worker_pids": [w.pid for w in workers], "emails": emails}
+            "worker_pids": [w.pid for w in workers], "emails": emails, "env": env}
 
 
 def measure(args, folder: Path, processes: Processes) -> dict:

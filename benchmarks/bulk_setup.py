@@ -1,6 +1,6 @@
 """Setting up the bulk-authorization benchmark: its processes, a fresh database, the seeded organization.
 
-Used by benchmarks/bulk_authorize.py; see its docstring.
+Used by benchmarks/bulk_authorize.py and benchmarks/crash_matrix.py; see their docstrings.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 DOMAIN = "acme.example"
 PASSWORD = "benchmark passphrase, long enough"
+CONSOLE_COMMAND = [str(BIN / "gunicorn"), "wsgi:app", "-c", "gunicorn.conf.py"]
+WORKER_COMMAND = [str(BIN / "flask"), "worker"]
 
 
 def free_port() -> int:
@@ -60,6 +62,17 @@ class Processes:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the named process with its process group, as a crash would, and forget it."""
+        for entry in [child for child in self.children if child[0] == name]:
+            process = entry[1]
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # the whole group is gone already
+                pass
+            process.wait(10)
+            self.children.remove(entry)
 
     def check_alive(self) -> None:
         for name, process in self.children:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from blueprints import secret_paths
+from blueprints import secret_paths, sessions
+from services import outages
 from services.mailbox_import import format_size
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,12 @@ MESSAGES = {
     429: ("Too many attempts", "Too many attempts in a short time. Wait a minute and try again."),
     500: ("Something went wrong", "The console hit an unexpected error. It has been logged; please try again."),
 }
+UNAVAILABLE_TITLE = "Database unavailable"
+UNAVAILABLE_MESSAGE = (
+    "The console cannot reach its database just now. Nothing you saved was lost; this page will work again by "
+    "itself once the database is back — try again in a minute."
+)
+RETRY_AFTER_SECONDS = 60
 
 
 def wants_json() -> bool:
@@ -73,16 +80,46 @@ def handle_csrf_error(exc: CSRFError):
 
 
 def handle_unexpected(exc: Exception):
+    # Flask hands an error raised after the view (in an after_request hook) over wrapped in a 500.
+    original = getattr(exc, "original_exception", None) or exc
+    if outages.database_unreachable(original):
+        return handle_database_unavailable(original)
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
-    # The rule, not the path: a path may carry a one-time secret (a reset or invitation token).
-    rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
-    log.exception("unhandled error on %s %s", request.method, rule)
+    log.exception("unhandled error on %s %s", request.method, _rule())
     return render_error(500)
+
+
+def _rule() -> str:
+    # The rule, not the path: a path may carry a one-time secret (a reset or invitation token).
+    return request.url_rule.rule if request.url_rule is not None else "(no route)"
+
+
+def handle_database_unavailable(exc: Exception) -> Response:
+    """Answer 503 (and when to retry) without touching the database again; the session cookie stays as it is."""
+    sessions.leave_unloaded()
+    log.warning("database unreachable on %s %s (%s)", request.method, _rule(), outages.reason(exc))
+    if wants_json():
+        response = jsonify(error="database_unavailable", message=UNAVAILABLE_MESSAGE)
+    else:
+        # Rendered without the app's context processors: the navigation's would load the user and organization.
+        page = current_app.jinja_env.get_template("errors/unavailable.html")
+        response = current_app.response_class(page.render(title=UNAVAILABLE_TITLE, message=UNAVAILABLE_MESSAGE),
+                                              mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _give_back_session(_exc: BaseException | None) -> None:
+    # Registered after Flask-SQLAlchemy, so it runs first: its own teardown would raise past every handler.
+    outages.give_back_session()
 
 
 def init_app(app: Flask) -> None:
     secret_paths.keep_out_of(log)
+    app.teardown_appcontext(_give_back_session)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_unexpected)

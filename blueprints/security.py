@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app
-from flask_login import current_user
+from flask import Flask, Response, current_app, session
 
 from blueprints import secret_paths
 
@@ -57,7 +56,8 @@ def set_security_headers(response: Response) -> Response:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if current_user and getattr(current_user, "is_authenticated", False):
+    # Ask the cookie, not current_user: loading the user reads the database, which a 503 answer must not.
+    if "_user_id" in session:
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"
     return response

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request, session
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from services import accounts, sessions
 
@@ -16,7 +17,26 @@ TOKEN_KEY = "_sid"
 
 
 def load_user(session_user_id: str):
-    """Flask-Login loader: the user of a live session record, or None (signed out)."""
+    """Flask-Login loader: the user of a live session record, or None (signed out).
+
+    :raises SQLAlchemyError: when the database fails; the error page then renders signed out, and the
+        cookie is left as it is, so the person is still signed in once the database answers again.
+    """
+    if g.get("session_left_unloaded"):
+        return None
+    try:
+        return _live_session_user(session_user_id)
+    except SQLAlchemyError:
+        leave_unloaded()
+        raise
+
+
+def leave_unloaded() -> None:
+    """Read no session record for the rest of this request: current_user is nobody, the cookie unchanged."""
+    g.session_left_unloaded = True
+
+
+def _live_session_user(session_user_id: str):
     user = accounts.load_session_user(session_user_id)
     if user is None:
         return None
@@ -57,7 +77,8 @@ def current_record_id() -> int | None:
 def _load_early() -> None:
     # Resolve the session before the view writes anything: the loader records activity in a
     # transaction of its own, which on SQLite must not wait behind the request's own writes.
-    if "_user_id" in session:
+    # Health probes answer for the process, whatever cookie they carry.
+    if "_user_id" in session and request.blueprint != "health":
         current_user._get_current_object()
 
 

@@ -11,6 +11,7 @@ import logging
 from flask import current_app
 
 from jobs.queue import bind
+from services.outages import REDIS_UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +39,12 @@ def enqueue_exchange(receipt_id: int) -> None:
 def enqueue_recover() -> None:
     """Ask a worker to look for stalled runs, unexchanged callbacks and stale requests now."""
     _tasks().recover()
+
+
+def queue_state() -> str:
+    """Return "ok" when the job queue answers (it counts the waiting tasks), "unreachable" when Redis does not."""
+    try:
+        bind(current_app.config).storage.queue_size()
+    except REDIS_UNREACHABLE:
+        return "unreachable"
+    return "ok"

@@ -1,4 +1,4 @@
-"""`flask worker`: run the Huey consumer inside the app, plus the recovery ticker."""
+"""`flask worker`: run the Huey consumer inside the app, plus the recovery ticker and the lease heartbeat."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from huey.consumer import Consumer
 
-from jobs.queue import bind
+from jobs.queue import bind, waiting_on
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,53 @@ class RecoverTicker:
             try:
                 with self._app.app_context():
                     tasks.recover()
-            except Exception:  # noqa: BLE001 - a queue hiccup must not end the ticker
-                log.exception("Could not enqueue recovery")
+            except Exception as exc:  # noqa: BLE001 - a queue hiccup must not end the ticker
+                if not waiting_on(exc):
+                    log.exception("Could not enqueue recovery")
             if self._stop.wait(self._interval):
                 return
+
+
+class LeaseHeartbeat:
+    """Renew every lease this process holds (services/leases.py) every third of LEASE_SECONDS."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app, self._interval, self._failing = app, app.config["LEASE_SECONDS"] / 3, False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+
+    def start(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        from extensions import db
+        from services import leases
+
+        while not self._stop.wait(self._interval):
+            try:
+                with self._app.app_context():
+                    try:
+                        leases.renew_held()
+                    finally:
+                        db.session.remove()
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the heartbeat
+                self._note(exc)
+            else:
+                self._note(None)
+
+    def _note(self, exc: Exception | None) -> None:
+        """Log the first failed renewal of an outage and the first good one after it, nothing in between."""
+        if exc is not None and not self._failing:
+            log.warning("Could not renew this worker's leases (%s); retrying every %.1f s",
+                        type(exc).__name__, self._interval)
+        elif exc is None and self._failing:
+            log.info("This worker renews its leases again")
+        self._failing = exc is not None
 
 
 def build_consumer(app: Flask, workers: int | None = None, *, handle_signals: bool = True) -> WorkerConsumer:
@@ -94,8 +137,10 @@ def worker_command(workers: int | None) -> None:
     app = current_app._get_current_object()
     consumer = build_consumer(app, workers)
     ticker = RecoverTicker(app, app.config["RECOVER_INTERVAL_SECONDS"]).start()
+    heartbeat = LeaseHeartbeat(app).start()
     click.echo(f"Worker started with {consumer.workers} threads.")
     try:
         consumer.run()
     finally:
+        heartbeat.stop()
         ticker.stop()

@@ -9,11 +9,16 @@ on the first enqueue, and from `flask worker` at start. Nothing reads the enviro
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
 from huey import Huey
 from huey.storage import BaseStorage, PriorityRedisStorage, SqliteStorage
+
+from services.outages import REDIS_UNREACHABLE, Outage
+
+log = logging.getLogger(__name__)
 
 # Priorities: exchanges beat interactive single actions beat the bulk pump (design.md "Queue").
 PRIORITY_EXCHANGE = 100
@@ -42,6 +47,58 @@ class ConsoleHuey(Huey):
         return _Unbound(self.name)
 
 
+class WaitingRedisStorage(PriorityRedisStorage):
+    """The Redis queue, whose outages a worker logs once each (when it starts and ends), not once per poll.
+
+    While Redis does not answer, a poll finds nothing and reports a non-blocking storage, so Huey's
+    worker threads back off between polls as they do on an empty SQLite queue.
+    """
+
+    def __init__(self, name: str, url: str) -> None:
+        self.url = url
+        self.outage = Outage(log, "waiting for Redis at {where} ({reason}); retrying",
+                             "Redis at {where} answers again; carrying on")
+        super().__init__(name, url=url)
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a poll waits for a task: not while Redis does not answer (Huey's worker then backs off)."""
+        return self._blocking and not self.outage.ongoing
+
+    @blocking.setter
+    def blocking(self, value: bool) -> None:
+        self._blocking = value
+
+    def dequeue(self):
+        """Return the next task's data; None while Redis does not answer."""
+        try:
+            data = super().dequeue()
+        except REDIS_UNREACHABLE as exc:
+            self.outage.failed(exc, self.url)
+            return None
+        self.outage.answered(self.url)
+        return data
+
+    def read_schedule(self, ts):
+        """Return the scheduled tasks now due; none while Redis does not answer."""
+        try:
+            due = super().read_schedule(ts)
+        except REDIS_UNREACHABLE as exc:
+            self.outage.failed(exc, self.url)
+            return []
+        self.outage.answered(self.url)
+        return due
+
+
+def waiting_on(exc: BaseException) -> bool:
+    """Return whether exc is the Redis queue not answering, noting it (logged once per outage)."""
+    storage = huey.storage
+    if not isinstance(exc, REDIS_UNREACHABLE) or not isinstance(storage, WaitingRedisStorage):
+        return False
+    storage.outage.failed(exc, storage.url)
+    return True
+
+
 huey = ConsoleHuey("ecc", results=False, utc=True)
 _bound: tuple | None = None
 _bind_lock = threading.Lock()
@@ -60,7 +117,7 @@ def make_storage(config) -> BaseStorage:
     """Return the queue storage: PriorityRedis when REDIS_URL is set, else SQLite in the instance folder."""
     name = config.get("QUEUE_NAME", "ecc")
     if config.get("REDIS_URL"):
-        return PriorityRedisStorage(name, url=config["REDIS_URL"])
+        return WaitingRedisStorage(name, config["REDIS_URL"])
     path = Path(queue_path(config))
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteStorage(name, filename=str(path))

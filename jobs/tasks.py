@@ -8,12 +8,14 @@ import logging
 from flask import Flask, current_app
 
 from extensions import db
-from jobs.queue import PRIORITY_EXCHANGE, PRIORITY_PUMP, huey
-from services import exchange, recovery, scheduler
+from jobs.queue import PRIORITY_EXCHANGE, PRIORITY_PUMP, huey, waiting_on
+from services import exchange, leases, outages, recovery, scheduler
 from services.mailbox_import.commit import expire_stale_previews
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None
+_database = outages.Outage(log, "waiting for the database at {where} ({reason}); retrying",
+                           "the database at {where} answers again; carrying on")
 
 
 def set_app(app: Flask) -> None:
@@ -27,17 +29,38 @@ def _task_app() -> Flask:
 
 
 def in_app_context(func):
-    """Run a task body in a fresh app context and always give its database session back."""
+    """Run a task body in a fresh app context and always give its database session back.
+
+    A database or queue that does not answer ends the task with one log line per outage, not a
+    traceback per task: recover() picks its work up again once they answer.
+    """
 
     @functools.wraps(func)
     def run(*args):
-        with _task_app().app_context():
+        app = _task_app()
+        where = app.config["SQLALCHEMY_DATABASE_URI"]
+        with app.app_context():
             try:
-                return func(*args)
+                value = func(*args)
+            except Exception as exc:
+                if not _waiting_on(exc, where):
+                    raise
+                return None
             finally:
-                db.session.remove()
+                leases.let_go_of_thread()  # whatever the task left behind lapses instead of being renewed
+                outages.give_back_session()
+        _database.answered(where)
+        return value
 
     return run
+
+
+def _waiting_on(exc: Exception, database_url: str) -> bool:
+    """Return whether exc is the database or the queue not answering, noting it (logged once per outage)."""
+    if outages.database_unreachable(exc):
+        _database.failed(exc, database_url)
+        return True
+    return waiting_on(exc)
 
 
 @huey.task(priority=PRIORITY_PUMP, name="pump_run")
@@ -67,12 +90,28 @@ def recover() -> None:
     # Housekeeping on the same timer: abandoned import previews expire after a day.
     expired_previews = expire_stale_previews()
     db.session.commit()
-    for run_id in found.run_ids:
-        pump_run(run_id)
-    for receipt_id in found.receipt_ids:
-        exchange_callback(receipt_id)
+    for run_id, wait in found.runs:
+        _hand_back(pump_run, run_id, wait, PRIORITY_PUMP)
+    for receipt_id, wait in found.receipts:
+        _hand_back(exchange_callback, receipt_id, wait, PRIORITY_EXCHANGE)
     if expired_previews:
         log.info("Recovery: %d abandoned import previews expired", expired_previews)
-    if found.run_ids or found.receipt_ids or found.stale:
-        log.info("Recovery: %d runs, %d callbacks re-enqueued; %d stale requests failed",
-                 len(found.run_ids), len(found.receipt_ids), found.stale)
+    # Each stalled item is handed back (and so reported) once: recovery marks it queued until picked up.
+    if found.receipts:
+        log.info("Recovery: re-enqueued %s whose exchange stalled (worker gone)", _counted(found.receipts, "callback"))
+    if found.runs:
+        log.info("Recovery: re-enqueued %s whose pump stalled (worker gone)", _counted(found.runs, "run"))
+    if found.stale:
+        log.info("Recovery: %d requests never got their callback; marked failed (no_callback)", found.stale)
+
+
+def _counted(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _hand_back(task, item_id: int, wait: float, priority: int) -> None:
+    """Enqueue the task for item_id now, or for when the lease it waits on lapses."""
+    if wait > 0:
+        task.schedule((item_id,), delay=wait, priority=priority)
+    else:
+        task(item_id)

@@ -58,8 +58,11 @@ class AuthorizationRun(TimestampMixin, db.Model):
     pause_reason: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
-    # Only one worker pumps a run at a time (services/leases.py).
+    # Only one worker pumps a run at a time (services/leases.py): the holder's token, renewed while it pumps.
     pump_lease_until: Mapped[datetime | None]
+    pump_holder: Mapped[str | None] = mapped_column(String(32))
+    # A pump job is in the queue until then (handed over or re-enqueued): recover() leaves the run to it.
+    pump_requeued_until: Mapped[datetime | None]
 
     organization: Mapped[Organization] = relationship()
     connection: Mapped[Connection] = relationship()
@@ -104,6 +107,10 @@ class AuthorizationAttempt(TimestampMixin, db.Model):
     send_tries: Mapped[int] = mapped_column(default=0)
     next_try_at: Mapped[datetime | None]
     claimed_until: Mapped[datetime | None]
+    # Names the worker holding an exchange's claim, so that only it renews the claim or finishes the attempt.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    # An exchange job for this attempt's callback is in the queue until then (a retry, or recover()).
+    requeued_until: Mapped[datetime | None]
     requested_at: Mapped[datetime | None]
     callback_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

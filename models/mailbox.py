@@ -69,6 +69,10 @@ class Mailbox(TimestampMixin, db.Model):
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     access_token_expires_at: Mapped[datetime | None]
     refresh_lease_until: Mapped[datetime | None]
+    # Set when an exchange of this mailbox's code was cut short: Cronofy may hold an authorization
+    # whose tokens never arrived. The next exchange that names the account revokes the account's
+    # authorizations and asks once more, so that exactly one remains (services/exchange.py).
+    lost_grant_suspected_at: Mapped[datetime | None]
 
     organization: Mapped[Organization] = relationship()
     connection: Mapped[Connection | None] = relationship()

@@ -145,6 +145,7 @@ def end(attempt: AuthorizationAttempt, status: str, *, error_key=None, error_des
     attempt.status = status
     attempt.live_mailbox_id = None
     attempt.claimed_until = None
+    attempt.claim_token = None
     attempt.finished_at = utcnow()
     attempt.error_key = error_key
     attempt.error_description = error_description
@@ -152,16 +153,25 @@ def end(attempt: AuthorizationAttempt, status: str, *, error_key=None, error_des
 
 _END_AUTHORIZED = (
     update(AuthorizationAttempt.__table__)
-    .where(AuthorizationAttempt.__table__.c.id == bindparam("p_attempt"))
-    .values(status="authorized", live_mailbox_id=None, claimed_until=None, finished_at=bindparam("p_now"),
+    .where(AuthorizationAttempt.__table__.c.id == bindparam("p_attempt"),
+           AuthorizationAttempt.__table__.c.status == "exchanging",
+           AuthorizationAttempt.__table__.c.claim_token == bindparam("p_token"))
+    .values(status="authorized", live_mailbox_id=None, claimed_until=None, claim_token=None,
+            finished_at=bindparam("p_now"),
             error_key=None, error_description=None, updated_at=bindparam("p_changed"),
             callback_at=func.coalesce(AuthorizationAttempt.__table__.c.callback_at, bindparam("p_arrived")))
 )
 
 
-def end_authorized(attempt_id: int, now) -> None:
-    """Finish an attempt as authorized in one prebuilt UPDATE (the statement form of end())."""
-    statements.execute(_END_AUTHORIZED, {"p_attempt": attempt_id, "p_now": now, "p_changed": now, "p_arrived": now})
+def end_authorized(attempt_id: int, now, claim_token: str | None) -> bool:
+    """Finish an attempt whose exchange claim_token holds as authorized, in one prebuilt UPDATE (cf. end()).
+
+    Return False when the claim is no longer that token's (another worker took the exchange over).
+    """
+    result = statements.execute(
+        _END_AUTHORIZED, {"p_attempt": attempt_id, "p_now": now, "p_changed": now, "p_arrived": now,
+                          "p_token": claim_token})
+    return result.rowcount == 1
 
 
 def fail(attempt: AuthorizationAttempt, error_key: str, description: str, *, summary: str | None = None) -> None:
@@ -176,15 +186,16 @@ def fail(attempt: AuthorizationAttempt, error_key: str, description: str, *, sum
         mailbox.last_error_key, mailbox.last_error_description = error_key, description
 
 
-def request_again(attempt: AuthorizationAttempt, *, summary: str) -> bool:
+def request_again(attempt: AuthorizationAttempt, *, summary: str, once_per_run: bool = True) -> bool:
     """Give a failed attempt's mailbox one fresh attempt in the same run, sent in the current wave.
 
-    Once per mailbox and run, and only while the run goes on; return whether a new attempt was made.
+    Only while the run goes on, and (unless once_per_run is False) once per mailbox and run; return
+    whether a new attempt was made.
     """
     run = attempt.run
     if run is None or run.action != "authorize" or run.status not in ("running", "awaiting_confirmation", "paused"):
         return False
-    already = db.session.scalar(select(func.count(AuthorizationAttempt.id)).where(
+    already = once_per_run and db.session.scalar(select(func.count(AuthorizationAttempt.id)).where(
         AuthorizationAttempt.run_id == run.id, AuthorizationAttempt.mailbox_id == attempt.mailbox_id,
         AuthorizationAttempt.is_retried.is_(True)))
     mailbox = db.session.get(Mailbox, attempt.mailbox_id)
@@ -249,8 +260,3 @@ BUDGET_WAIT = 5.0
 def step_seconds() -> float:
     """Return the longest one step of upstream work may take: a budget wait and two timed-out reads."""
     return BUDGET_WAIT + 2 * current_app.config["UPSTREAM_READ_TIMEOUT"] + 5.0
-
-
-def pump_lease_seconds() -> float:
-    """Return how long a pump's lease lasts: its window plus one step, so only a dead pump loses it."""
-    return current_app.config["PUMP_WINDOW_SECONDS"] + step_seconds()

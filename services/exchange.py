@@ -4,7 +4,10 @@ The attempt is claimed with a conditional UPDATE (requested → exchanging; send
 exchanging when the callback overtook our record of the 202), so a code is exchanged by one worker
 only. A claim left by a worker that died expires; the code is then tried again. If the dead worker had
 used it (or an exchange that timed out had in fact succeeded), the upstream says invalid_grant and
-the tokens are out of reach: the mailbox is then requested again once, automatically, in the same run.
+the tokens are out of reach: the mailbox is then requested again once, automatically, in the same run,
+and the authorization Cronofy may have issued unseen is revoked when the next exchange names the
+account (`services.lost_grants`). Tokens Cronofy has issued are kept in memory and stored as soon as
+the database answers again, however long its outage.
 
 This runs once per mailbox of every bulk run, so the usual path is a handful of plain statements: one
 read of the receipt with its attempt, the claim, and one transaction that stores the tokens. The rare
@@ -16,7 +19,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from flask import current_app
@@ -28,7 +32,7 @@ from models.authorization import AuthorizationAttempt, CallbackReceipt
 from models.base import utcnow
 from models.connection import Connection
 from models.mailbox import Mailbox, MailboxEvent
-from services import attempts, statements, upstream
+from services import attempts, leases, lost_grants, statements, upstream
 from services.crypto import cipher_for
 from services.cronofy import (
     CronofyError,
@@ -44,9 +48,10 @@ from services.rate_budget import BudgetTimeoutError
 log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 2.0
-KEEP_RETRY_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
-REQUESTED_AGAIN = ("Requested again automatically: an earlier exchange of this mailbox's code was cut short "
-                   "(a worker stopped or Cronofy answered too late), so its tokens never arrived.")
+# Waits between tries to store issued tokens while the database does not answer: they grow to the
+# last one and stay there until the database is back (an outage, not a count, decides how long).
+KEEP_RETRY_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0, 5.0)
+KEEP_LOG_EVERY = 60.0
 CLAIMABLE = ("queued", "sending", "requested")
 EXPIRED_CODE = ("Cronofy refused the one-time code: it had expired or was already used before it could be "
                 "exchanged (codes live 10 minutes). Retry this mailbox.")
@@ -78,8 +83,10 @@ class Work:
     callback_url_encrypted: str | None
     scope: str | None
     state: str | None
+    lost_grant_suspected_at: object | None
     code_encrypted: str | None
     details: dict = field(default_factory=dict)
+    claim_token: str | None = None  # set once this worker holds the exchange's claim
 
 
 def process_receipt(receipt_id: int) -> Step:
@@ -89,8 +96,10 @@ def process_receipt(receipt_id: int) -> Step:
         return SETTLED
     if work.attempt_status is None:
         return _settle(work, "unknown")
-    if not _claim(work.attempt_id):
+    token = _claim(work.attempt_id)
+    if token is None:
         return _not_claimed(work)
+    work = replace(work, claim_token=token)
     db.session.commit()
     if work.code_encrypted is None:
         return _record_refusal(work)
@@ -100,13 +109,15 @@ def process_receipt(receipt_id: int) -> Step:
 
 
 _receipts, _attempts, _connections = CallbackReceipt.__table__, AuthorizationAttempt.__table__, Connection.__table__
+_mailboxes = Mailbox.__table__
 _LOAD = (
     select(_receipts.c.id, _receipts.c.attempt_id, _attempts.c.status, _attempts.c.mailbox_id, _attempts.c.run_id,
            _connections.c.data_center, _attempts.c.callback_url_encrypted, _attempts.c.scope, _attempts.c.state,
-           _receipts.c.code_encrypted, _receipts.c.details)
+           _mailboxes.c.lost_grant_suspected_at, _receipts.c.code_encrypted, _receipts.c.details)
     .select_from(_receipts)
     .outerjoin(_attempts, _attempts.c.id == _receipts.c.attempt_id)
     .outerjoin(_connections, _connections.c.id == _attempts.c.connection_id)
+    .outerjoin(_mailboxes, _mailboxes.c.id == _attempts.c.mailbox_id)
     .where(_receipts.c.id == bindparam("p_receipt"), _receipts.c.processed_at.is_(None))
 )
 _CLAIM = (
@@ -114,7 +125,8 @@ _CLAIM = (
     .where(_attempts.c.id == bindparam("p_attempt"),
            or_(_attempts.c.status.in_(CLAIMABLE),
                and_(_attempts.c.status == "exchanging", _attempts.c.claimed_until < bindparam("p_now"))))
-    .values(status="exchanging", claimed_until=bindparam("p_until"), updated_at=bindparam("p_changed"))
+    .values(status="exchanging", claimed_until=bindparam("p_until"), updated_at=bindparam("p_changed"),
+            requeued_until=None, claim_token=bindparam("p_token"))
 )
 _INSERT_EVENTS = insert(MailboxEvent.__table__)
 _LOCK_MAILBOX = (select(Mailbox.__table__.c.status, Mailbox.__table__.c.organization_id)
@@ -126,11 +138,18 @@ def _load(receipt_id: int) -> Work | None:
     return None if row is None else Work(*row[:-1], details=dict(row[-1] or {}))
 
 
-def _claim(attempt_id: int) -> bool:
-    now = utcnow()
-    until = now + timedelta(seconds=attempts.step_seconds())
-    result = statements.execute(_CLAIM, {"p_attempt": attempt_id, "p_now": now, "p_until": until, "p_changed": now})
-    return result.rowcount == 1
+def _claim(attempt_id: int) -> str | None:
+    """Claim the attempt's exchange under a fresh token; return the token, or None if another worker has it."""
+    now, seconds, token = utcnow(), leases.lease_seconds(), uuid.uuid4().hex
+    until = now + timedelta(seconds=seconds)
+    result = statements.execute(_CLAIM, {"p_attempt": attempt_id, "p_now": now, "p_until": until, "p_changed": now,
+                                         "p_token": token})
+    if result.rowcount != 1:
+        return None
+    # The worker's heartbeat keeps the claim while the exchange waits for the budget and for Cronofy.
+    leases.hold(leases.Lease(AuthorizationAttempt, {"id": attempt_id, "claim_token": token}, "claimed_until",
+                             until, seconds, token_column="claim_token"))
+    return token
 
 
 def _not_claimed(work: Work) -> Step:
@@ -159,13 +178,17 @@ def _settle(work: Work, outcome: str, *, details: dict | None = None) -> Step:
 
 
 def _release(work: Work, *, details: dict | None = None) -> None:
-    """Give the claim back (the attempt waits for its exchange again) and commit."""
+    """Give the claim back (the attempt waits for its exchange again) and commit.
+
+    The caller schedules the retry, so recover() leaves the attempt to it for a while.
+    """
     if details is not None:
         db.session.execute(update(CallbackReceipt).where(CallbackReceipt.id == work.receipt_id)
                            .values(details=details).execution_options(synchronize_session=False))
     db.session.execute(
         update(AuthorizationAttempt).where(AuthorizationAttempt.id == work.attempt_id)
-        .values(status="requested", claimed_until=None,
+        .values(status="requested", claimed_until=None, claim_token=None,
+                requeued_until=utcnow() + leases.QUEUE_GRACE,
                 requested_at=func.coalesce(AuthorizationAttempt.requested_at, utcnow()))
         .execution_options(synchronize_session=False)
     )
@@ -205,14 +228,38 @@ def _exchange(work: Work, *, code_may_be_used: bool) -> Step:
     except CronofyError as exc:
         attempts.fail(_attempt(work), exc.error_key or f"http_{exc.status}", exc.description)
         return _settle(work, "failed")
+    if work.lost_grant_suspected_at is not None and (tokens.sub or tokens.account_id):
+        return _replace_lost_grant(work, tokens)
     return _keep(work, tokens)
 
 
 def _expired_code(work: Work, code_may_be_used: bool) -> Step:
+    """A refused code: plainly expired, or used by an exchange of ours that was cut short (never "expired")."""
     attempt = _attempt(work)
-    attempts.fail(attempt, "code_expired", EXPIRED_CODE)
-    if code_may_be_used and attempts.request_again(attempt, summary=REQUESTED_AGAIN):
+    if not code_may_be_used:
+        attempts.fail(attempt, "code_expired", EXPIRED_CODE)
+        return _settle(work, "failed")
+    lost_grants.suspect(work.mailbox_id)
+    attempts.fail(attempt, lost_grants.INTERRUPTED_KEY, lost_grants.INTERRUPTED)
+    if attempts.request_again(attempt, summary=lost_grants.REQUESTED_AGAIN):
         _settle(work, "requested_again")
+        return Step(pump_run=work.run_id)
+    return _settle(work, "failed")
+
+
+def _replace_lost_grant(work: Work, tokens: TokenSet) -> Step:
+    """Revoke every authorization of the account (the lost one and this one), then request once more.
+
+    If Cronofy does not confirm the revocation, these tokens are kept (the mailbox works) and the mark
+    stays, so the next exchange of the mailbox tries again.
+    """
+    if not lost_grants.revoke_account(work.data_center, tokens.sub or tokens.account_id):
+        return _keep(work, tokens)
+    lost_grants.clear(work.mailbox_id)
+    attempt = _attempt(work)
+    attempts.fail(attempt, lost_grants.REPLACED_KEY, lost_grants.REPLACED)
+    if attempts.request_again(attempt, summary=lost_grants.REQUESTED_ONCE_MORE, once_per_run=False):
+        _settle(work, "replaced_lost_grant")
         return Step(pump_run=work.run_id)
     return _settle(work, "failed")
 
@@ -230,19 +277,50 @@ def _unavailable(work: Work, exc: UnavailableError) -> Step:
     return Step(retry_in=min(60.0, base * 2 ** (tries - 1)) * random.uniform(0.5, 1.0))
 
 
+class ClaimLost(Exception):
+    """The attempt is no longer ours to finish: another worker took it over while we waited."""
+
+
 def _keep(work: Work, tokens: TokenSet) -> Step:
-    """Store tokens Cronofy has already issued, retrying a busy database: the code cannot be used again."""
-    for wait in KEEP_RETRY_WAITS:
+    """Store tokens Cronofy has already issued, however long the database is busy or down.
+
+    The code cannot be used again, so giving up would leave an authorization at Cronofy that nobody
+    holds. If another worker took the attempt over meanwhile, these tokens are revoked instead.
+    """
+    started, logged, tries = time.monotonic(), None, 0
+    while True:
         try:
             store_tokens(work, tokens)
             return _settle(work, "authorized")
-        except OperationalError:
-            db.session.rollback()
-            log.warning("Storing the tokens of attempt %s met a busy database; retrying in %.1fs",
-                        work.attempt_id, wait)
-            time.sleep(wait)
-    store_tokens(work, tokens)  # a last try, whose error reaches the job (and recovery tries again)
-    return _settle(work, "authorized")
+        except ClaimLost:
+            _rollback_quietly()
+            return _give_back(work, tokens)
+        except OperationalError as exc:
+            _rollback_quietly()
+            waited = time.monotonic() - started
+            if logged is None or waited - logged >= KEEP_LOG_EVERY:
+                logged = waited
+                log.warning("Storing the tokens of attempt %s: the database is unavailable (%s) for %.0fs; the "
+                            "tokens are kept and stored as soon as it answers", work.attempt_id,
+                            type(exc.orig).__name__ if exc.orig is not None else "error", waited)
+            time.sleep(KEEP_RETRY_WAITS[min(tries, len(KEEP_RETRY_WAITS) - 1)])
+            tries += 1
+
+
+def _rollback_quietly() -> None:
+    """Roll back; a connection that died with the database may refuse even that (the pool replaces it)."""
+    try:
+        db.session.rollback()
+    except OperationalError:
+        db.session.close()
+
+
+def _give_back(work: Work, tokens: TokenSet) -> Step:
+    """Another worker finishes this attempt: revoke the tokens in hand so that no stray authorization stays."""
+    log.warning("Attempt %s was taken over while its tokens waited for the database; revoking them", work.attempt_id)
+    if not lost_grants.revoke_token(work.data_center, tokens.refresh_token or tokens.access_token):
+        lost_grants.suspect(work.mailbox_id)
+    return _settle(work, "superseded")
 
 
 def store_tokens(work: Work, tokens: TokenSet) -> None:
@@ -269,7 +347,8 @@ def store_tokens(work: Work, tokens: TokenSet) -> None:
         statements.set_by_id(Mailbox, work.mailbox_id, values)
         if events:
             statements.execute(_INSERT_EVENTS, events)
-    attempts.end_authorized(work.attempt_id, now)
+    if not attempts.end_authorized(work.attempt_id, now, work.claim_token):
+        raise ClaimLost(work.attempt_id)
 
 
 def _authorized_events(work: Work, mailbox, now, details: dict, provider: str | None) -> list[dict]:

@@ -92,6 +92,21 @@ _GUIDE: dict[str, _Entry] = {
         True,
         {},
     ),
+    "exchange_interrupted": _Entry(
+        "The console was exchanging this mailbox's one-time code when a worker stopped or Cronofy or the "
+        "database stopped answering, so whether Cronofy authorized it is unknown.",
+        "Retry the mailbox. Any authorization Cronofy issued then is revoked on the next try, so the mailbox "
+        "ends with exactly one.",
+        True,
+        {},
+    ),
+    "lost_authorization_revoked": _Entry(
+        "Cronofy held an earlier authorization of this mailbox whose tokens never reached the console (an "
+        "exchange was cut short); the console revoked it.",
+        "Retry the mailbox: it is authorized afresh, once.",
+        True,
+        {},
+    ),
     "upstream_unavailable": _Entry(
         "Cronofy did not answer, or answered with a server error, even after several tries.",
         "Retry later; nothing needs changing on your side.",

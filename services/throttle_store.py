@@ -13,17 +13,27 @@ engine (the same database and pool options as the app), in transactions of its o
 its session back does not undo a count. It serves Flask-Limiter's fixed-window strategy (the default
 ``RATELIMIT_STRATEGY``); the moving and sliding windows refuse this storage at start-up. About one write
 in fifty also deletes the windows that have run out, so the table holds only live counts.
+
+With Redis. ``REDIS_URL`` makes the scheme ``ecc+redis://…`` (``RedisOrDatabaseStorage``): the counts
+live in Redis, and while Redis does not answer, in the database, so that sign-in goes on under the same
+limits, shared by every worker (Flask-Limiter's own fallback counts in each process's memory). Each
+process tries Redis again every few seconds and goes back to it once it answers; until the windows
+counted in the database run out, their counts are added to Redis's, so the outage gives nobody a
+fresh allowance on its way out (the hits Redis counted before it went down are out of reach, though).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
+import threading
 import time
 from datetime import timedelta
 
 from limits.errors import ConfigurationError
-from limits.storage import Storage
+from limits.storage import RedisStorage, Storage
+from redis.exceptions import RedisError
 from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,8 +41,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from extensions import db
 from models.base import utcnow
 from models.rate_limit import KEY_LENGTH, RateLimitCounter
+from services.outages import Outage
 
+log = logging.getLogger(__name__)
 SCHEME = "ecc+db"
+REDIS_SCHEMES = ["ecc+redis", "ecc+rediss"]
+# How long a process counts in the database before it tries Redis again.
+REDIS_RETRY_SECONDS = 5.0
+# A sign-in must not hang on a Redis host that drops packets (options from RATELIMIT_STORAGE_OPTIONS win).
+REDIS_TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0}
 # The share of writes that also delete the windows that have run out.
 PURGE_SHARE = 0.02
 _counters = RateLimitCounter.__table__
@@ -85,6 +102,77 @@ class DatabaseStorage(Storage):
         """Delete key's counter, so that its limit starts again from nothing."""
         with db.engine.begin() as conn:
             conn.execute(delete(_counters).where(_counters.c.key == _stored(key)))
+
+
+class RedisOrDatabaseStorage(Storage):
+    """Fixed-window counters in Redis; in the database while Redis does not answer."""
+
+    STORAGE_SCHEME = REDIS_SCHEMES
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.redis_url = uri.removeprefix("ecc+")
+        self.redis = RedisStorage(self.redis_url, **{**REDIS_TIMEOUTS, **options})
+        self.database = DatabaseStorage()
+        self._outage = Outage(log, "sign-in throttle: Redis at {where} does not answer ({reason}); counting in the "
+                                   "database until it does", "sign-in throttle: Redis at {where} answers again; "
+                                   "counting there")
+        self._lock = threading.Lock()
+        self._retry_at = 0.0
+        self._database_until = 0.0  # when the last window counted in the database runs out (epoch seconds)
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Add amount to key's window and return its count, in Redis or, while it does not answer, the database."""
+        hits = self._in_redis(lambda: self.redis.incr(key, expiry, amount))
+        if hits is None:
+            with self._lock:
+                self._database_until = max(self._database_until, time.time() + expiry)
+            return self.database.incr(key, expiry, amount)
+        return hits + self._counted_in_database(key)
+
+    def get(self, key: str) -> int:
+        """Return the count of key's live window."""
+        hits = self._in_redis(lambda: self.redis.get(key))
+        return self.database.get(key) if hits is None else hits + self._counted_in_database(key)
+
+    def get_expiry(self, key: str) -> float:
+        """Return when key's window ends (epoch seconds)."""
+        expiry = self._in_redis(lambda: self.redis.get_expiry(key))
+        return self.database.get_expiry(key) if expiry is None else expiry
+
+    def check(self) -> bool:
+        """Return whether Redis or, failing it, the database answers."""
+        return self.redis.check() or self.database.check()
+
+    def reset(self) -> int:
+        """Forget every count, in Redis (if it answers) and in the database."""
+        return (self._in_redis(self.redis.reset) or 0) + self.database.reset()
+
+    def clear(self, key: str) -> None:
+        """Forget key's count, in Redis (if it answers) and in the database."""
+        self._in_redis(lambda: self.redis.clear(key))
+        self.database.clear(key)
+
+    def _in_redis(self, call):
+        """Return what call returns from Redis; None while Redis does not answer (tried again now and then)."""
+        if self._outage.ongoing and time.monotonic() < self._retry_at:
+            return None
+        try:
+            value = call()
+        except RedisError as exc:
+            self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
+            self._outage.failed(exc, self.redis_url)
+            return None
+        self._outage.answered(self.redis_url)
+        return value
+
+    def _counted_in_database(self, key: str) -> int:
+        """Return what the database still counts for key from an outage, so that its hits stay counted."""
+        return self.database.get(key) if time.time() < self._database_until else 0
 
 
 def purge_expired() -> int:

@@ -148,3 +148,14 @@ def scratch_postgres_database(test_database_url: str, prefix: str):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def revoke_all_upstream(sandbox, **filters) -> None:
+    """Revoke, at the sandbox, every active authorization of the delegated accounts matching filters.
+
+    The session's sandbox is shared: earlier tests leave authorizations of the same mailboxes behind,
+    and a test that counts what Cronofy holds per mailbox starts from none.
+    """
+    client = upstream.client_for("us")
+    for account in sandbox.grants(status="active", **filters):
+        client.revoke(sub=account["account_id"])

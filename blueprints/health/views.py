@@ -1,17 +1,13 @@
-"""`/healthz`: the process answers. `/readyz`: the database answers too."""
+"""`/healthz`: the process answers. `/readyz`: the database answers too, and with REDIS_URL Redis and the queue."""
 
 from __future__ import annotations
 
-import logging
+from flask import current_app, jsonify
 
-from flask import jsonify
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-
+import jobs
 from blueprints.health import bp
-from extensions import db, limiter
-
-log = logging.getLogger(__name__)
+from extensions import limiter
+from services import readiness
 
 
 @bp.get("/healthz")
@@ -23,10 +19,10 @@ def healthz():
 @bp.get("/readyz")
 @limiter.exempt
 def readyz():
-    try:
-        db.session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        log.warning("readiness check: database unreachable", exc_info=True)
-        db.session.rollback()
-        return jsonify(status="unavailable", database="unreachable"), 503
-    return jsonify(status="ok", database="ok")
+    """Say whether every dependency answers (200) or which do not (503)."""
+    states = {"database": readiness.database_state()}
+    redis_url = current_app.config.get("REDIS_URL")
+    if redis_url:
+        states.update(redis=readiness.redis_state(redis_url), queue=jobs.queue_state())
+    ready = all(state == "ok" for state in states.values())
+    return jsonify(status="ok" if ready else "unavailable", **states), 200 if ready else 503

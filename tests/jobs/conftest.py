@@ -10,11 +10,11 @@ from sqlalchemy import insert, select
 
 import jobs
 from extensions import db
-from jobs.cli import RecoverTicker, build_consumer
+from jobs.cli import LeaseHeartbeat, RecoverTicker, build_consumer
 from models.authorization import AuthorizationAttempt, AuthorizationRun
 from models.base import utcnow
 from models.mailbox import Mailbox
-from services import runs
+from services import leases, runs
 from tests.contract.sandbox_support import DELEGATED_SCOPE
 from tests.helpers import connect_sandbox
 
@@ -36,13 +36,22 @@ def engine(app, use_sandbox, live_server, tmp_path):
     return use_sandbox
 
 
+@pytest.fixture(autouse=True)
+def _let_go_of_leases():
+    """Leases the test's own thread took (pumps and exchanges called directly) are not renewed after it."""
+    yield
+    leases.let_go_of_thread()
+
+
 @pytest.fixture
 def worker(app, engine):
-    """A real Huey consumer with four worker threads (and the recovery ticker) inside this process."""
+    """A real Huey consumer with four worker threads (the recovery ticker, the lease heartbeat) in this process."""
     consumer = build_consumer(app, 4, handle_signals=False)
     consumer.start()
     ticker = RecoverTicker(app, app.config["RECOVER_INTERVAL_SECONDS"]).start()
+    heartbeat = LeaseHeartbeat(app).start()
     yield consumer
+    heartbeat.stop()
     ticker.stop()
     consumer.stop(graceful=True)
 

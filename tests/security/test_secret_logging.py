@@ -8,36 +8,25 @@ tests/security/secret_links.py), use each with a real secret, and look for it in
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 from contextlib import closing
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import requests
-from cryptography.fernet import Fernet
-from flask import request
+from flask import current_app, request
 from gunicorn.config import Config
 from werkzeug.test import EnvironBuilder
 
 from access_log import AccessLogger
-from app import create_app
 from blueprints import errors
-from extensions import db
 from tests import factories
+from tests.gunicorn_server import Gunicorn, prepare_database, served_env
+from tests.private_services import free_port
 from tests.security import secret_links
 from tests.security.secret_links import LINKS, methods_of, path_for, secret_rules
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
 def _leaks(text: str, tokens: list[str]) -> list[str]:
@@ -179,63 +168,19 @@ def test_every_field_of_gunicorns_access_log_is_masked(app, make_organization):
 # Real gunicorn --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served_links(tmp_path):
     """A migrated SQLite file holding one real link per secret rule; return (environment, [(rule, link)])."""
-    from flask_migrate import upgrade
+    port = free_port()
+    env = served_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'console.sqlite'}",
+                     PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", GUNICORN_BIND=f"127.0.0.1:{port}",
+                     GUNICORN_WORKERS=1, GUNICORN_THREADS=2)
 
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    settings = {"SECRET_KEY": secrets.token_urlsafe(32), "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'console.sqlite'}", "PUBLIC_BASE_URL": base_url,
-                "QUEUE_PATH": str(tmp_path / "queue.sqlite"), "QUEUE_NAME": f"ecc-test-{secrets.token_hex(4)}"}
-    app = create_app({"APP_ENV": "testing", "TESTING": True, "SERVER_NAME": None, **settings,
-                      "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
-                      "TOKEN_ENCRYPTION_KEYS": [settings["TOKEN_ENCRYPTION_KEYS"]]})
-    with app.app_context():
-        upgrade()
+    def one_link_per_secret_rule():
         organization = factories.make_organization()
-        links = [(rule, LINKS[rule.endpoint](organization)) for rule in secret_rules(app)]
-        db.session.remove()
-        db.engine.dispose()
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("REDIS_URL", "GUNICORN_CMD_ARGS", "GUNICORN_ACCESSLOG", "DATABASE_URL")}
-    env.update(settings, APP_ENV="development", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
-               GUNICORN_THREADS="2")
-    return env, base_url, links
+        return [(rule, LINKS[rule.endpoint](organization)) for rule in secret_rules(current_app)]
 
-
-def _start_gunicorn(env: dict, log: Path, base_url: str) -> subprocess.Popen:
-    output = log.open("wb")
-    command = [str(GUNICORN), "wsgi:app", "-c", "gunicorn.conf.py", "--no-control-socket"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    output.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            requests.get(f"{base_url}/healthz", timeout=1)
-            return process
-        except requests.RequestException:
-            time.sleep(0.2)
-    _stop(process)
-    pytest.fail(f"gunicorn did not answer within 60 s:\n{log.read_text()}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+    return env, env["PUBLIC_BASE_URL"], prepare_database(env, one_link_per_secret_rule)
 
 
 def _csrf_token(html: str) -> str:
@@ -259,8 +204,7 @@ def _use(http: requests.Session, base_url: str, rule, link: secret_links.Link) -
 
 def test_real_gunicorn_logs_no_secret(served_links, tmp_path):
     env, base_url, links = served_links
-    log = tmp_path / "gunicorn.log"
-    process = _start_gunicorn(env, log, base_url)
+    server = Gunicorn(env, tmp_path).wait_until_answering()
     try:
         problems = []
         for rule, link in links:
@@ -268,8 +212,8 @@ def test_real_gunicorn_logs_no_secret(served_links, tmp_path):
             http.trust_env = False
             problems += _use(http, base_url, rule, link)
     finally:
-        _stop(process)
-    output = log.read_text()
+        server.stop()
+    output = server.output()
     assert not problems, "\n".join(problems) + "\n" + output
     assert _leaks(output, [link.token for _, link in links]) == [], output
     for rule, _link in links:

@@ -48,3 +48,9 @@ def test_malformed_numbers_name_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("INVITATION_TTL_HOURS", "a week")
     with pytest.raises(ConfigurationError, match="INVITATION_TTL_HOURS"):
         build_config(str(tmp_path), "testing")
+
+
+def test_a_lease_under_a_second_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEASE_SECONDS", "0")
+    with pytest.raises(ConfigurationError, match="LEASE_SECONDS must be at least 1"):
+        build_config(str(tmp_path), "testing")

@@ -19,6 +19,8 @@ EXPECTED = {
     "license_missing": (False, {"exchange_ews": "ews_service_account"}),
     "no_callback": (True, {"exchange_ews": "ews_network"}),
     "invalid_grant": (True, {}),
+    "exchange_interrupted": (True, {}),
+    "lost_authorization_revoked": (True, {}),
     "upstream_unavailable": (True, {}),
     "rate_limited": (True, {}),
     "invalid_request": (False, {}),
