@@ -52,7 +52,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
     csrf.init_app(app)
-    import services.throttle_store  # noqa: F401 - registers the ecc+db:// storage before the limiter looks for it
+    import services.platform.throttle_store  # noqa: F401 - registers the ecc+db:// storage before the limiter looks for it
     limiter.init_app(app)
     bootstrap.init_app(app)
     oauth.init_app(app)

@@ -19,7 +19,8 @@ from flask.cli import AppGroup
 from extensions import db
 from models.organization import Organization
 from models.user import ROLE_ORG_ADMIN, ROLE_SUPPORT, User
-from services import accounts, crypto, invitations, organizations, password_reset
+from services.accounts import accounts, invitations, organizations, password_reset
+from services.platform import crypto
 
 org_cli = AppGroup("org", help="Manage customer organizations.")
 user_cli = AppGroup("user", help="Manage people who sign in.")
@@ -136,7 +137,7 @@ def generate_key() -> None:
 @keys_cli.command("rotate")
 def rotate_keys() -> None:
     """Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEYS."""
-    from services import keys
+    from services.platform import keys
 
     try:
         rotated = keys.rotate_all()

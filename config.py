@@ -143,7 +143,7 @@ def _upstream_settings() -> dict:
 
 
 def _engine_settings(instance: Path) -> dict:
-    """The bulk engine (jobs/, services/scheduler.py); 0 for MAX_IN_FLIGHT derives it from the budget."""
+    """The bulk engine (jobs/, services/engine/scheduler.py); 0 for MAX_IN_FLIGHT derives it from the budget."""
     return {
         "MAX_IN_FLIGHT": _env_int("MAX_IN_FLIGHT", 0),
         "STALE_REQUEST_MINUTES": _env_float("STALE_REQUEST_MINUTES", 30.0),
@@ -197,7 +197,7 @@ def _web_settings(is_production: bool, redis_url: str | None) -> dict:
         "SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute;50 per hour"),
         "SIGN_IN_ACCOUNT_RATE_LIMIT": _env("SIGN_IN_ACCOUNT_RATE_LIMIT", "5 per minute;20 per hour"),
         # Counts in Redis, and in the database while Redis does not answer; without Redis in the database
-        # (services/throttle_store.py): every worker shares them either way.
+        # (services/platform/throttle_store.py): every worker shares them either way.
         "RATELIMIT_STORAGE_URI": _throttle_storage(redis_url),
         # No X-RateLimit-* headers: they would tell which sign-in limit (address or account) was reached.
         "RATELIMIT_HEADERS_ENABLED": False,

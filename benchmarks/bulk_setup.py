@@ -175,7 +175,7 @@ def seed(env: dict, sandbox_url: str, emails: list[str]) -> tuple[int, str]:
     from models.base import utcnow
     from models.mailbox import Mailbox
     from models.user import ROLE_ORG_ADMIN, User
-    from services import accounts, organizations
+    from services.accounts import accounts, organizations
 
     app = create_app()
     with app.app_context():
@@ -200,7 +200,8 @@ def seed(env: dict, sandbox_url: str, emails: list[str]) -> tuple[int, str]:
 def _connect(organization, sandbox_url: str, console_url: str) -> None:
     """Approve the sandbox's consent page as the domain admin, then record the connection."""
     from extensions import db
-    from services import connections, upstream
+    from services.connections import connections
+    from services.platform import upstream
 
     redirect_uri = f"{console_url}/connect/callback"
     scope = "service_account/accounts/manage service_account/resources/manage"

@@ -38,7 +38,7 @@ from extensions import db  # noqa: E402
 from models.base import utcnow  # noqa: E402
 from models.connection import Connection  # noqa: E402
 from models.mailbox import MAILBOX_STATUSES, Mailbox  # noqa: E402
-from services import sessions  # noqa: E402
+from services.accounts import sessions  # noqa: E402
 from models.organization import Organization  # noqa: E402
 from models.user import ROLE_ORG_ADMIN, User  # noqa: E402
 
@@ -150,8 +150,8 @@ def page_urls(organization_id: int, connection_ids: list[int]) -> dict[str, str]
 
 
 def _deep_cursor(pages: int) -> str:
-    from services import mailbox_query
-    from services.mailbox_query import MailboxFilter
+    from services.mailboxes import mailbox_query
+    from services.mailboxes.mailbox_query import MailboxFilter
 
     organization = db.session.scalar(db.select(Organization))
     cursor = None

@@ -9,8 +9,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from blueprints import secret_paths, sessions
-from services import outages
-from services.mailbox_import import format_size
+from services.mailboxes.mailbox_import import format_size
+from services.platform import outages
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Signing a browser in and out against the server-side session records (services/sessions.py).
+"""Signing a browser in and out against the server-side session records (services/accounts/sessions.py).
 
 Flask's cookie keeps the user id (Flask-Login) and the session's random token; the user counts as
 signed in only while the record for that token is live. Every sign-in starts from an empty cookie,
@@ -11,7 +11,7 @@ from flask import Flask, g, request, session
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from services import accounts, sessions
+from services.accounts import accounts, sessions
 
 TOKEN_KEY = "_sid"
 

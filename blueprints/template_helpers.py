@@ -29,7 +29,7 @@ def navigation_context() -> dict:
     organization = None
     if getattr(user, "is_authenticated", False) and not user.is_support:
         organization = user.organization
-    # Set by services.tenancy.organization_or_404 for support staff on an organization's pages.
+    # Set by services.platform.tenancy.organization_or_404 for support staff on an organization's pages.
     return {"nav_organization": organization, "support_access": g.get("support_access")}
 
 

@@ -11,7 +11,7 @@ import logging
 from flask import current_app
 
 from jobs.queue import bind
-from services.outages import REDIS_UNREACHABLE
+from services.platform.outages import REDIS_UNREACHABLE
 
 log = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ class RecoverTicker:
 
 
 class LeaseHeartbeat:
-    """Renew every lease this process holds (services/leases.py) every third of LEASE_SECONDS."""
+    """Renew every lease this process holds (services/platform/leases.py) every third of LEASE_SECONDS."""
 
     def __init__(self, app: Flask) -> None:
         self._app, self._interval, self._failing = app, app.config["LEASE_SECONDS"] / 3, False
@@ -75,7 +75,7 @@ class LeaseHeartbeat:
 
     def _run(self) -> None:
         from extensions import db
-        from services import leases
+        from services.platform import leases
 
         while not self._stop.wait(self._interval):
             try:

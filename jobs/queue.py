@@ -16,7 +16,7 @@ from pathlib import Path
 from huey import Huey
 from huey.storage import BaseStorage, PriorityRedisStorage, SqliteStorage
 
-from services.outages import REDIS_UNREACHABLE, Outage
+from services.platform.outages import REDIS_UNREACHABLE, Outage
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ from flask import Flask, current_app
 
 from extensions import db
 from jobs.queue import PRIORITY_EXCHANGE, PRIORITY_PUMP, huey, waiting_on
-from services import exchange, leases, outages, recovery, scheduler
-from services.mailbox_import.commit import expire_stale_previews
+from services.engine import exchange, recovery, scheduler
+from services.mailboxes.mailbox_import.commit import expire_stale_previews
+from services.platform import leases, outages
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None

@@ -58,7 +58,7 @@ class AuthorizationRun(TimestampMixin, db.Model):
     pause_reason: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
-    # Only one worker pumps a run at a time (services/leases.py): the holder's token, renewed while it pumps.
+    # Only one worker pumps a run at a time (services/platform/leases.py): the holder's token, renewed while it pumps.
     pump_lease_until: Mapped[datetime | None]
     pump_holder: Mapped[str | None] = mapped_column(String(32))
     # A pump job is in the queue until then (handed over or re-enqueued): recover() leaves the run to it.
@@ -99,7 +99,7 @@ class AuthorizationAttempt(TimestampMixin, db.Model):
     state: Mapped[str] = mapped_column(String(64))
     # The callback URL carries a per-attempt secret; the callback is looked up by its SHA-256. The full
     # URL is kept, Fernet-encrypted like codes, because the exchange must send it back as redirect_uri
-    # (§3.3.2); services.attempts.callback_url_of opens it.
+    # (§3.3.2); services.engine.attempts.callback_url_of opens it.
     callback_token_hash: Mapped[str] = mapped_column(String(64))
     callback_url_encrypted: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(Text, default="")

@@ -38,7 +38,7 @@ class Connection(TimestampMixin, db.Model):
     requested_delegated_scope: Mapped[str] = mapped_column(Text, default="")
     granted_scope: Mapped[str] = mapped_column(Text, default="")
     granted_delegated_scope: Mapped[str] = mapped_column(Text, default="")
-    # Fernet ciphertexts (services.crypto); never plaintext, never rendered.
+    # Fernet ciphertexts (services.platform.crypto); never plaintext, never rendered.
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     access_token_expires_at: Mapped[datetime | None]

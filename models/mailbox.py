@@ -71,7 +71,7 @@ class Mailbox(TimestampMixin, db.Model):
     refresh_lease_until: Mapped[datetime | None]
     # Set when an exchange of this mailbox's code was cut short: Cronofy may hold an authorization
     # whose tokens never arrived. The next exchange that names the account revokes the account's
-    # authorizations and asks once more, so that exactly one remains (services/exchange.py).
+    # authorizations and asks once more, so that exactly one remains (services/engine/exchange.py).
     lost_grant_suspected_at: Mapped[datetime | None]
 
     organization: Mapped[Organization] = relationship()

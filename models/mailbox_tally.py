@@ -4,7 +4,7 @@ Counting 100,000 mailboxes per status on every view of the list costs a scan of 
 triggers of migration `mailbox status tallies` instead append one row per change (+1 into the new
 status, -1 out of the old one), so the organization-wide counts are a sum over a few rows. Appending
 (never updating one counter row) keeps concurrent transactions from waiting on each other;
-`services.mailbox_query` folds an organization's rows into one per status once they pile up.
+`services.mailboxes.mailbox_query` folds an organization's rows into one per status once they pile up.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Rate-limit counters in the database, for the sign-in throttle when there is no Redis.
 
-Written only by `services.throttle_store` (a storage for the `limits` library): one row per limit key
+Written only by `services.platform.throttle_store` (a storage for the `limits` library): one row per limit key
 and fixed window, shared by every web worker on the database.
 """
 

@@ -33,7 +33,7 @@ class UserSession(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The absolute end, however active the session is; idleness ends it earlier (services/sessions.py).
+    # The absolute end, however active the session is; idleness ends it earlier (services/accounts/sessions.py).
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(20))

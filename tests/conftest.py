@@ -111,7 +111,7 @@ def cheap_password_hashing():
     """Hash test passwords with small argon2 costs: the same code path, a fraction of the time."""
     from argon2 import PasswordHasher
 
-    from services import accounts
+    from services.accounts import accounts
 
     real = accounts._hasher, accounts._DUMMY_HASH
     accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

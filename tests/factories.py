@@ -10,7 +10,7 @@ from models.base import utcnow
 from models.invitation import Invitation
 from models.organization import Organization
 from models.user import ROLE_ORG_ADMIN, ROLE_SUPPORT, User
-from services.accounts import hash_password
+from services.accounts.accounts import hash_password
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 _seq = itertools.count(1)

@@ -14,9 +14,11 @@ from models.base import utcnow
 from models.connection import Connection
 from models.mailbox import Mailbox
 from models.organization import Organization
-from services import connections, sessions, upstream
-from services.crypto import cipher_for
-from services.mailbox_states import transition
+from services.accounts import sessions
+from services.connections import connections
+from services.mailboxes.mailbox_states import transition
+from services.platform import upstream
+from services.platform.crypto import cipher_for
 from tests.contract.sandbox_support import DELEGATED_SCOPE, SA_SCOPE, CallbackReceiver, approve, delegated_account
 
 CONSENT_REDIRECT_URI = "http://127.0.0.1:5000/connect/callback"

@@ -15,7 +15,7 @@ from models.audit import AuditEvent
 from models.invitation import Invitation
 from models.organization import Organization
 from models.user import User
-from services import accounts
+from services.accounts import accounts
 
 PASSWORD = "a support passphrase"
 

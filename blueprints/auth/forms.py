@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from services.accounts import MIN_PASSWORD_LENGTH
+from services.accounts.accounts import MIN_PASSWORD_LENGTH
 
 MAX_NAME = 120
 MAX_PASSWORD = 1024

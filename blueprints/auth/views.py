@@ -14,7 +14,7 @@ from blueprints.auth.forms import AcceptInvitationForm, ResetPasswordForm, SignI
 from blueprints.auth.redirects import safe_next
 from blueprints.errors import render_error
 from extensions import db, limiter
-from services import accounts, invitations, password_reset
+from services.accounts import accounts, invitations, password_reset
 
 
 # One answer for both sign-in limits, so that it tells nobody which one (address or account) was reached.

@@ -7,8 +7,8 @@ from flask import jsonify, request
 import jobs
 from blueprints.callbacks import bp
 from extensions import db, limiter
-from services import callbacks
 from services.cronofy import HMAC_HEADER
+from services.engine import callbacks
 
 
 @bp.post("/delegated/<secret:token>")

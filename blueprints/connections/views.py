@@ -8,8 +8,8 @@ from flask_login import current_user, login_required
 from blueprints.connections import bp
 from extensions import db
 from models.connection import Connection
-from services import connections
-from services.tenancy import organization_or_404, scoped_or_404
+from services.connections import connections
+from services.platform.tenancy import organization_or_404, scoped_or_404
 
 
 @bp.get("/orgs/<int:org_id>/connections")

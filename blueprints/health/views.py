@@ -7,7 +7,7 @@ from flask import current_app, jsonify
 import jobs
 from blueprints.health import bp
 from extensions import limiter
-from services import readiness
+from services.platform import readiness
 
 
 @bp.get("/healthz")

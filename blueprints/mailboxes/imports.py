@@ -12,9 +12,10 @@ from blueprints.mailboxes.import_forms import ImportCommitForm, ImportDiscardFor
 from extensions import db
 from models.connection import Connection
 from models.mailbox_import import ROW_OUTCOMES, MailboxImport
-from services import connections, mailbox_directory, mailbox_import
-from services.mailbox_import import ImportFileError, ImportStateError, format_size, reconcile
-from services.tenancy import organization_or_404, scoped_or_404
+from services.connections import connections
+from services.mailboxes import mailbox_directory, mailbox_import
+from services.mailboxes.mailbox_import import ImportFileError, ImportStateError, format_size, reconcile
+from services.platform.tenancy import organization_or_404, scoped_or_404
 
 OUTCOME_LABELS = {
     "problem": "Problems", "warning": "Warnings", "add": "To add", "update": "To update",

@@ -14,13 +14,14 @@ from models.connection import Connection
 from models.mailbox import MAILBOX_KINDS, MAILBOX_STATUSES, Mailbox
 from models.selection import MailboxSelection
 from models.user import User
-from services import connections, mailbox_export, mailbox_query, resource_sync
-from services import selection as selections
-from services.mailbox_directory import MAX_SYNC_REMOVAL, MailboxError, add_mailbox, removal_plan, remove_mailboxes
-from services.mailbox_query import InvalidFilter, MailboxFilter
-from services.mailbox_states import timeline
-from services.resource_sync import ResourceSyncError
-from services.tenancy import organization_or_404, scoped_or_404
+from services.connections import connections
+from services.mailboxes import mailbox_export, mailbox_query, resource_sync
+from services.mailboxes import selection as selections
+from services.mailboxes.mailbox_directory import MAX_SYNC_REMOVAL, MailboxError, add_mailbox, removal_plan, remove_mailboxes
+from services.mailboxes.mailbox_query import InvalidFilter, MailboxFilter
+from services.mailboxes.mailbox_states import timeline
+from services.mailboxes.resource_sync import ResourceSyncError
+from services.platform.tenancy import organization_or_404, scoped_or_404
 
 
 def _filter_or_400(args) -> MailboxFilter:

@@ -11,10 +11,10 @@ from blueprints.onboarding.oauth import redirect_to_consent, take_state
 from blueprints.onboarding.views import guard_step, load_wizard, render_step, step_url
 from extensions import db
 from models.onboarding import ConsentAttempt, SetupLink
-from services import upstream
 from services.onboarding import catalog, consent, setup_links
 from services.onboarding import wizard as wizards
-from services.tenancy import can_access, scoped_or_404
+from services.platform import upstream
+from services.platform.tenancy import can_access, scoped_or_404
 
 # The setup page a colleague came from, so that a failed consent can offer the way back to it.
 SETUP_RETURN_KEY = "onboarding_setup_return"

@@ -14,8 +14,8 @@ import hashlib
 from flask import current_app, session
 
 from extensions import oauth
-from services import upstream
 from services.cronofy import Upstream
+from services.platform import upstream
 
 AUTHORIZE_PATH = "/enterprise_connect/oauth/authorize"
 

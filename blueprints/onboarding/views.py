@@ -20,10 +20,10 @@ from blueprints.onboarding.forms import (
 from extensions import db
 from models.connection import Connection
 from models.onboarding import WizardSession
-from services import connections
+from services.connections import connections
 from services.onboarding import catalog, setup_links
 from services.onboarding import wizard as wizards
-from services.tenancy import organization_or_404, scoped_or_404
+from services.platform.tenancy import organization_or_404, scoped_or_404
 
 
 def load_wizard(org_id: int, wizard_id: int):

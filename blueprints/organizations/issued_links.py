@@ -8,8 +8,8 @@ of that organization's admins renders it.
 from __future__ import annotations
 
 from blueprints import sessions as web_sessions
-from services import sessions
-from services.invitations import IssuedInvitation
+from services.accounts import sessions
+from services.accounts.invitations import IssuedInvitation
 
 _KEY = "issued_invitation"
 

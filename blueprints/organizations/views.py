@@ -12,10 +12,11 @@ from blueprints.organizations.forms import ConfirmForm, InviteAdminForm
 from extensions import db
 from models.invitation import Invitation
 from models.user import User
-from services import accounts, audit, invitations, organizations, support
-from services.overview import overview_for
-from services.accounts import AccountError
-from services.tenancy import organization_or_404, scoped_or_404
+from services.accounts import accounts, invitations, organizations, support
+from services.accounts.accounts import AccountError
+from services.platform import audit
+from services.platform.tenancy import organization_or_404, scoped_or_404
+from services.read_models.overview import overview_for
 
 
 @bp.get("/")

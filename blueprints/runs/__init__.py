@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from services.failure_guide import explain
+from services.mailboxes.failure_guide import explain
 
 bp = Blueprint("runs", __name__)
 # The mailbox page shows the guidance of a mailbox's last failure (templates/runs/_guidance.html).

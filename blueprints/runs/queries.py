@@ -15,7 +15,7 @@ from extensions import db
 from models.authorization import ATTEMPT_STATUSES, AuthorizationAttempt, AuthorizationRun
 from models.mailbox import Mailbox
 from models.organization import Organization
-from services import failure_guide
+from services.mailboxes import failure_guide
 
 HISTORY_PAGE_SIZE = 20
 OUTCOMES_PAGE_SIZE = 50

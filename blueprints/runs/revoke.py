@@ -12,8 +12,9 @@ from blueprints.runs.sources import SourceError, from_args
 from extensions import db
 from models.connection import Connection
 from models.mailbox import Mailbox
-from services import connections, runs
-from services.tenancy import organization_or_404
+from services.connections import connections
+from services.engine import runs
+from services.platform.tenancy import organization_or_404
 
 
 @bp.route("/orgs/<int:org_id>/mailboxes/revoke", methods=["GET", "POST"])

@@ -12,7 +12,7 @@ from extensions import db
 from models.mailbox import Mailbox
 from models.organization import Organization
 from models.selection import MailboxSelection
-from services import selection as selections
+from services.mailboxes import selection as selections
 
 # "Everything not yet authorized": mailboxes that are neither connected, on their way, nor deliberately revoked.
 NOT_YET_AUTHORIZED = ("new", "failed", "needs_attention")

@@ -14,9 +14,10 @@ from extensions import db
 from models.connection import Connection
 from models.mailbox import Mailbox
 from models.selection import MailboxSelection
-from services import connections, runs
-from services import selection as selections
-from services.tenancy import organization_or_404
+from services.connections import connections
+from services.engine import runs
+from services.mailboxes import selection as selections
+from services.platform.tenancy import organization_or_404
 
 def _active_connections(organization) -> list[Connection]:
     return [c for c in connections.list_for(organization) if c.status == "active"]

@@ -12,8 +12,8 @@ from blueprints.converters import parse_id
 from blueprints.runs import bp, queries
 from extensions import db
 from models.authorization import ATTEMPT_STATUSES, AuthorizationRun
-from services import runs
-from services.tenancy import organization_or_404, scoped_or_404
+from services.engine import runs
+from services.platform.tenancy import organization_or_404, scoped_or_404
 
 FINISHED = ("completed", "cancelled")
 

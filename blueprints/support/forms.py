@@ -4,8 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from services.organizations import data_center_choices
-from services.support import MAX_REASON_LENGTH, MIN_REASON_LENGTH
+from services.accounts.organizations import data_center_choices
+from services.accounts.support import MAX_REASON_LENGTH, MIN_REASON_LENGTH
 
 
 class NewOrganizationForm(FlaskForm):

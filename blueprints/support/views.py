@@ -10,10 +10,11 @@ from blueprints.organizations import issued_links
 from blueprints.support import bp
 from blueprints.support.forms import NewOrganizationForm, SupportAccessForm
 from extensions import db
-from services import support, tenancy
-from services.accounts import AccountError
-from services.organizations import OrganizationError
-from services.support import SupportError
+from services.accounts import support
+from services.accounts.accounts import AccountError
+from services.accounts.organizations import OrganizationError
+from services.accounts.support import SupportError
+from services.platform import tenancy
 
 
 @bp.get("/")

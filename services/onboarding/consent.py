@@ -27,11 +27,12 @@ from sqlalchemy import select, update
 from extensions import db
 from models.base import utcnow
 from models.onboarding import ConsentAttempt, SetupLink, WizardSession
-from services import audit, connections, upstream
+from services.connections import connections
 from services.cronofy import CronofyError, InvalidGrantError, RetryPolicy, UnavailableError
 from services.onboarding import wizard as wizards
 from services.onboarding.catalog import PROVIDERS
 from services.onboarding.setup_links import mark_used
+from services.platform import audit, upstream
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from sqlalchemy import select, update
 from extensions import db
 from models.base import utcnow
 from models.onboarding import ConsentAttempt, SetupLink, WizardSession
-from services import audit
 from services.onboarding import wizard as wizards
+from services.platform import audit
 
 MAX_LABEL_LENGTH = 120
 TOKEN_BYTES = 32

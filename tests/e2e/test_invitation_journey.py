@@ -4,7 +4,7 @@ import pytest
 
 from extensions import db
 from models.user import ROLE_ORG_ADMIN
-from services import invitations
+from services.accounts import invitations
 
 pytestmark = pytest.mark.e2e
 

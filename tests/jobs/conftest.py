@@ -14,7 +14,8 @@ from jobs.cli import LeaseHeartbeat, RecoverTicker, build_consumer
 from models.authorization import AuthorizationAttempt, AuthorizationRun
 from models.base import utcnow
 from models.mailbox import Mailbox
-from services import leases, runs
+from services.engine import runs
+from services.platform import leases
 from tests.contract.sandbox_support import DELEGATED_SCOPE
 from tests.helpers import connect_sandbox
 

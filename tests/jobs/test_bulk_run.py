@@ -10,7 +10,7 @@ import jobs
 from extensions import db
 from models.authorization import AuthorizationAttempt, AuthorizationRun, CallbackReceipt
 from models.mailbox import Mailbox, MailboxEvent
-from services import runs
+from services.engine import runs
 from tests.jobs.conftest import (
     add_mailboxes,
     directory_emails,

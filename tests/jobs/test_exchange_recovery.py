@@ -11,8 +11,9 @@ from extensions import db
 from models.authorization import AuthorizationAttempt, CallbackReceipt
 from models.base import utcnow
 from models.mailbox import Mailbox, MailboxEvent
-from services import attempts, exchange, scheduler, upstream
-from services.crypto import cipher_for
+from services.engine import attempts, exchange, scheduler
+from services.platform import upstream
+from services.platform.crypto import cipher_for
 from tests.helpers import revoke_all_upstream
 from tests.jobs.conftest import add_mailboxes, directory_emails, fresh, start, wait_for
 

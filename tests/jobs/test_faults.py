@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from extensions import db
 from models.authorization import AuthorizationAttempt, AuthorizationRun, CallbackReceipt
 from models.mailbox import Mailbox, MailboxEvent
-from services import attempts, runs
 from services.cronofy import HMAC_HEADER, sign
+from services.engine import attempts, runs
 from tests.jobs.conftest import (
     add_mailboxes,
     attempt_counts,

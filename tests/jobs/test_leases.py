@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 from extensions import db
 from models.authorization import AuthorizationAttempt, AuthorizationRun, CallbackReceipt
 from models.base import utcnow
-from services import leases, scheduler
+from services.engine import scheduler
+from services.platform import leases
 from tests.jobs.conftest import (
     add_mailboxes,
     attempt_counts,
@@ -95,7 +96,7 @@ def test_a_pump_that_lost_its_lease_stops_without_sending_another_batch(app, run
 
     monkeypatch.setattr(scheduler, "_in_flight", paused_while_another_worker_took_over)
     since = latest_event_id(engine)
-    with caplog.at_level(logging.WARNING, logger="services.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="services.engine.scheduler"):
         assert scheduler.pump(run_id, window=3) is False  # stopped, and it does not ask to be enqueued again
 
     assert events_since(engine, since, path="/v1/service_account_authorizations") == []

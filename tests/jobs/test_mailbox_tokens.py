@@ -10,9 +10,9 @@ import pytest
 from extensions import db
 from models.base import utcnow
 from models.mailbox import Mailbox
-from services import upstream
-from services.crypto import cipher_for
-from services.mailbox_tokens import MailboxTokenError, fresh_mailbox_token
+from services.mailboxes.mailbox_tokens import MailboxTokenError, fresh_mailbox_token
+from services.platform import upstream
+from services.platform.crypto import cipher_for
 from tests.helpers import authorize_mailbox, connect_sandbox, make_mailbox
 from tests.jobs.conftest import directory_emails, events_since, latest_event_id
 

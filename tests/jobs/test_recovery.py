@@ -14,8 +14,8 @@ from jobs import tasks
 from jobs.queue import bind
 from models.authorization import AuthorizationAttempt, AuthorizationRun, CallbackReceipt
 from models.base import utcnow
-from services import exchange
-from services.crypto import cipher_for
+from services.engine import exchange
+from services.platform.crypto import cipher_for
 from tests.jobs.conftest import add_mailboxes, directory_emails, start
 
 STALLED = 7

@@ -26,8 +26,9 @@ from models.authorization import AuthorizationAttempt
 from models.mailbox import Mailbox
 from models.organization import Organization
 from models.user import ROLE_ORG_ADMIN
-from services import attempts, invitations, password_reset, runs
+from services.accounts import invitations, password_reset
 from services.cronofy import HMAC_HEADER, sign
+from services.engine import attempts, runs
 from services.onboarding import setup_links
 from tests import factories
 from tests.helpers import make_connection, make_mailbox

@@ -6,8 +6,8 @@ from cryptography.fernet import Fernet
 from extensions import db
 from models.connection import Connection
 from models.mailbox import Mailbox
-from services import keys
-from services.crypto import TokenCipher, TokenDecryptionError
+from services.platform import keys
+from services.platform.crypto import TokenCipher, TokenDecryptionError
 
 
 @pytest.fixture

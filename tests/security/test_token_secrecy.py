@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from extensions import db
 from models.connection import Connection
-from services.crypto import cipher_for
+from services.platform.crypto import cipher_for
 from tests.web.wizard_helpers import decide, point_at_sandbox, ready_wizard, start_consent, wizard_url
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services import failure_guide
-from services.failure_guide import explain
+from services.mailboxes import failure_guide
+from services.mailboxes.failure_guide import explain
 from services.onboarding.providers import PROVIDERS
 
 # Every key, what retrying as is can do, and the checklist item per provider (None: no item matches).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.mailbox_import.normalize import (
+from services.mailboxes.mailbox_import.normalize import (
     AddressError,
     address_key,
     domain_matches,
@@ -12,8 +12,8 @@ from services.mailbox_import.normalize import (
     normalize_kind,
     normalize_text,
 )
-from services.mailbox_import.encoding import encoding_label
-from services.mailbox_import.parsing import ImportFileError, format_size, parse_list
+from services.mailboxes.mailbox_import.encoding import encoding_label
+from services.mailboxes.mailbox_import.parsing import ImportFileError, format_size, parse_list
 
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_rows": 100_000}
 

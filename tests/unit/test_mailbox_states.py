@@ -4,7 +4,7 @@ import pytest
 
 from extensions import db
 from models.mailbox import Mailbox, MailboxEvent
-from services import mailbox_states
+from services.mailboxes import mailbox_states
 
 
 @pytest.fixture

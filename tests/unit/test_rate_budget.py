@@ -9,7 +9,7 @@ import uuid
 import pytest
 import redis
 
-from services.rate_budget import BudgetTimeoutError, RateBudget, effective_limit
+from services.platform.rate_budget import BudgetTimeoutError, RateBudget, effective_limit
 from tests.plugins.strict import require
 
 REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from config import build_config
 from extensions import db, limiter
 from models.rate_limit import RateLimitCounter
-from services import throttle_store
-from services.throttle_store import DatabaseStorage
+from services.platform import throttle_store
+from services.platform.throttle_store import DatabaseStorage
 
 
 def _stored_keys() -> list[str]:

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from extensions import db
 from models.authorization import AuthorizationAttempt, CallbackReceipt
 from models.mailbox import Mailbox
-from services import attempts, runs
 from services.cronofy import HMAC_HEADER, sign
+from services.engine import attempts, runs
 from tests.helpers import make_connection, make_mailbox
 
 DELEGATED = "read_account list_calendars read_events create_event delete_event read_free_busy"

@@ -12,8 +12,9 @@ from extensions import db
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.connection import Connection
-from services import connections, leases, upstream
-from services.crypto import cipher_for
+from services.connections import connections
+from services.platform import leases, upstream
+from services.platform.crypto import cipher_for
 from tests.contract.sandbox_support import SA_SCOPE, approve
 
 REDIRECT_URI = "http://127.0.0.1:5000/connect/callback"

@@ -18,8 +18,8 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.invitation import Invitation
 from models.user import ROLE_ORG_ADMIN, ROLE_SUPPORT, User
-from services import accounts, invitations
-from services.invitations import InvitationError
+from services.accounts import accounts, invitations
+from services.accounts.invitations import InvitationError
 from tests.factories import DEFAULT_PASSWORD
 from tests.helpers import put_signed_in
 

@@ -19,8 +19,8 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.mailbox import Mailbox, MailboxEvent
 from models.mailbox_import import MailboxImport, MailboxImportRow
-from services import mailbox_directory
-from services.mailbox_import import commit as commit_module
+from services.mailboxes import mailbox_directory
+from services.mailboxes.mailbox_import import commit as commit_module
 from tests.helpers import make_connection
 
 

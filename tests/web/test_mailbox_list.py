@@ -14,9 +14,9 @@ from extensions import db
 from models.audit import AuditEvent
 from models.mailbox import Mailbox
 from models.selection import MailboxSelection
-from services import mailbox_query, selection as selections
-from services.crypto import cipher_for
-from services.mailbox_query import MailboxFilter
+from services.mailboxes import mailbox_query, selection as selections
+from services.mailboxes.mailbox_query import MailboxFilter
+from services.platform.crypto import cipher_for
 from tests.helpers import make_connection, make_mailbox, seed_mailboxes
 
 
@@ -237,7 +237,7 @@ def test_export_streams_the_filtered_list_with_formula_cells_neutralized(client,
 
 
 def test_export_reads_the_database_in_keyset_chunks(app, admin):
-    from services import mailbox_export
+    from services.mailboxes import mailbox_export
 
     seed_mailboxes(admin.organization, 25)
     query = mailbox_export.base_query(admin.organization, flt=MailboxFilter())
@@ -273,8 +273,8 @@ def direct_counts(organization) -> dict[str, int]:
 
 def test_the_organization_wide_counts_follow_every_insert_change_and_removal(app, admin, make_organization):
     from models.mailbox_tally import MailboxStatusTally
-    from services import mailbox_directory
-    from services.mailbox_states import transition
+    from services.mailboxes import mailbox_directory
+    from services.mailboxes.mailbox_states import transition
 
     org, other = admin.organization, make_organization()
     seed_mailboxes(org, 250, status="new")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from extensions import db
 from models.audit import AuditEvent
 from models.mailbox import Mailbox
-from services.mailbox_states import record_event, transition
+from services.mailboxes.mailbox_states import record_event, transition
 from tests.helpers import make_connection, make_mailbox
 
 

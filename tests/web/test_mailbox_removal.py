@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from extensions import db
 from models.audit import AuditEvent
 from models.mailbox import Mailbox, MailboxEvent
-from services import mailbox_directory
-from services.mailbox_directory import MailboxError
-from services.mailbox_revocation import MailboxRevocationError, revoke_mailbox
+from services.mailboxes import mailbox_directory
+from services.mailboxes.mailbox_directory import MailboxError
+from services.mailboxes.mailbox_revocation import MailboxRevocationError, revoke_mailbox
 from tests.contract.sandbox_support import bearer, members
 from tests.helpers import authorize_mailbox, connect_sandbox, make_mailbox, seed_mailboxes
 

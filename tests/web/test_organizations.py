@@ -13,7 +13,7 @@ from models.audit import AuditEvent
 from models.invitation import Invitation
 from models.session import UserSession
 from models.user import User
-from services import sessions
+from services.accounts import sessions
 from tests.factories import DEFAULT_PASSWORD
 from tests.helpers import put_signed_in
 

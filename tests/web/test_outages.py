@@ -20,7 +20,7 @@ from app import create_app
 from extensions import db
 from jobs.queue import WaitingRedisStorage
 from models.rate_limit import RateLimitCounter
-from services import readiness, throttle_store
+from services.platform import readiness, throttle_store
 from tests import factories
 from tests.factories import DEFAULT_PASSWORD
 from tests.plugins.strict import require
@@ -220,7 +220,7 @@ def _logged(caplog, logger: str) -> list[str]:
 def test_sign_in_counts_in_the_database_while_redis_is_down_under_the_same_limit(
         app, client, private_redis, caplog, monkeypatch):
     monkeypatch.setattr(throttle_store, "REDIS_RETRY_SECONDS", 0.0)
-    caplog.set_level(logging.INFO, logger="services.throttle_store")
+    caplog.set_level(logging.INFO, logger="services.platform.throttle_store")
     assert _attempt(client, 1) == 401 and _redis_counts(private_redis) > 0
     private_redis.stop()
     assert [_attempt(client, n) for n in range(2, 6)] == [401, 401, 401, 429]
@@ -229,7 +229,7 @@ def test_sign_in_counts_in_the_database_while_redis_is_down_under_the_same_limit
     assert _attempt(client, 6) == 429  # what the database counted during the outage still counts
     assert _attempt(client, 7, address="203.0.113.9") == 401 and _redis_counts(private_redis) > 0
     where = private_redis.url()
-    assert _logged(caplog, "services.throttle_store") == [
+    assert _logged(caplog, "services.platform.throttle_store") == [
         f"sign-in throttle: Redis at {where} does not answer (connection refused); counting in the database until "
         "it does",
         f"sign-in throttle: Redis at {where} answers again; counting there",
@@ -237,7 +237,7 @@ def test_sign_in_counts_in_the_database_while_redis_is_down_under_the_same_limit
 
 
 def test_readyz_names_redis_and_the_queue_while_redis_is_down(app, client, private_redis, caplog):
-    caplog.set_level(logging.INFO, logger="services.readiness")
+    caplog.set_level(logging.INFO, logger="services.platform.readiness")
     assert client.get("/readyz").get_json() == {"status": "ok", "database": "ok", "redis": "ok", "queue": "ok"}
     private_redis.stop()
     for _ in range(3):
@@ -248,7 +248,7 @@ def test_readyz_names_redis_and_the_queue_while_redis_is_down(app, client, priva
     private_redis.start()
     assert client.get("/readyz").status_code == 200
     where = private_redis.url()
-    assert _logged(caplog, "services.readiness") == [
+    assert _logged(caplog, "services.platform.readiness") == [
         f"readiness: Redis at {where} does not answer (connection refused)",
         f"readiness: Redis at {where} answers again",
     ]

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from extensions import db
 from models.audit import AuditEvent
 from models.user import User
-from services import accounts, password_reset
-from services.password_reset import PasswordResetError
+from services.accounts import accounts, password_reset
+from services.accounts.password_reset import PasswordResetError
 from tests.factories import DEFAULT_PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"

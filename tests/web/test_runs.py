@@ -15,7 +15,8 @@ from models.authorization import AuthorizationAttempt, AuthorizationRun
 from models.base import utcnow
 from models.mailbox import Mailbox
 from models.selection import MailboxSelection
-from services import runs, selection
+from services.engine import runs
+from services.mailboxes import selection
 from tests.helpers import make_connection, put_signed_in
 
 DELEGATED = "read_account list_calendars read_events create_event delete_event read_free_busy"

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from extensions import db
 from models.mailbox import Mailbox
 from models.session import UserSession
-from services import accounts, password_reset
+from services.accounts import accounts, password_reset
 from tests.factories import DEFAULT_PASSWORD
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from app import create_app
 from extensions import db
 from models.audit import AuditEvent
-from services import accounts
+from services.accounts import accounts
 from tests.factories import DEFAULT_PASSWORD
 
 FAILURE = b"That email and password do not match an active account."

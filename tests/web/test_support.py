@@ -12,7 +12,7 @@ from extensions import db
 from models.audit import AuditEvent
 from models.invitation import Invitation
 from models.organization import Organization
-from services import audit
+from services.platform import audit
 
 REASON = "Ticket 4711: the customer cannot invite a second admin"
 

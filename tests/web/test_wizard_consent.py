@@ -245,7 +245,7 @@ def test_the_same_service_account_connected_twice_at_once_ends_in_one_connection
                             domain="acme.example", provider_name="google", scope="service_account/accounts/manage "
                             "service_account/resources/manage", delegated_scope="read_write", status="active")
 
-    monkeypatch.setattr("services.upstream.client_for", lambda *a, **k: SameServiceAccount())
+    monkeypatch.setattr("services.platform.upstream.client_for", lambda *a, **k: SameServiceAccount())
     wizard = ready_wizard(admin.organization, admin)
     colleague = other_browser(app, make_org_admin(admin.organization))
     mine, theirs = query(start_consent(client, wizard))["state"], query(start_consent(colleague, wizard))["state"]
@@ -275,7 +275,7 @@ def test_a_narrower_grant_is_shown_with_an_offer_to_reconnect(app, client, admin
                             provider_name="google", scope="service_account/accounts/manage",
                             delegated_scope="read_only", status="active")
 
-    monkeypatch.setattr("services.upstream.client_for", lambda *a, **k: Narrow())
+    monkeypatch.setattr("services.platform.upstream.client_for", lambda *a, **k: Narrow())
     wizard = ready_wizard(admin.organization, admin)
     state = query(start_consent(client, wizard))["state"]
     client.get(f"/connect/callback?code=c&state={state}")

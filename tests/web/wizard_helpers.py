@@ -158,7 +158,7 @@ class InterruptedExchange:
 
 def during_the_exchange(monkeypatch, interrupt) -> None:
     """Make the console's next code exchanges run interrupt() between Cronofy's answer and the recording."""
-    from services import upstream
+    from services.platform import upstream
 
     real = upstream.client_for
     monkeypatch.setattr(upstream, "client_for", lambda *a, **k: InterruptedExchange(real(*a, **k), interrupt))

@@ -1,0 +1,5 @@
+"""Pieces every domain shares, below all of them: the token cipher and key rotation, row leases, prebuilt
+statements, the audit trail, tenancy (who may see which organization), the upstream client factory and
+the shared rate budget, and what the process knows of its dependencies (outages, readiness, the sign-in
+throttle's store). Uses models and services.cronofy only.
+"""
