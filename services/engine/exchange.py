@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
 from models.authorization import AuthorizationAttempt, CallbackReceipt
@@ -33,7 +33,7 @@ from models.base import utcnow
 from models.connection import Connection
 from models.mailbox import Mailbox, MailboxEvent
 from services.engine import attempts, lost_grants
-from services.platform import leases, rate_budget, statements, upstream
+from services.platform import leases, outages, rate_budget, statements, upstream
 from services.platform.crypto import cipher_for
 from services.cronofy import (
     CronofyError,
@@ -270,6 +270,9 @@ def _unavailable(work: Work, exc: UnavailableError) -> Step:
     tries = int(work.details.get("tries", 0)) + 1
     details = {**work.details, "tries": tries}
     if tries >= current_app.config["SEND_MAX_TRIES"]:
+        # The last try may have timed out after Cronofy issued the tokens: the mailbox's next exchange
+        # then revokes whatever Cronofy holds for its account first.
+        lost_grants.suspect(work.mailbox_id)
         attempts.fail(_attempt(work), exc.error_key or "exchange_unavailable",
                       "Cronofy was unavailable each time the console tried to exchange the code. Retry this mailbox.")
         return _settle(work, "failed", details=details)
@@ -296,14 +299,16 @@ def _keep(work: Work, tokens: TokenSet) -> Step:
         except ClaimLost:
             _rollback_quietly()
             return _give_back(work, tokens)
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
+            if not outages.database_unreachable(exc):
+                raise
             _rollback_quietly()
             waited = time.monotonic() - started
             if logged is None or waited - logged >= KEEP_LOG_EVERY:
                 logged = waited
                 log.warning("Storing the tokens of attempt %s: the database is unavailable (%s) for %.0fs; the "
                             "tokens are kept and stored as soon as it answers", work.attempt_id,
-                            type(exc.orig).__name__ if exc.orig is not None else "error", waited)
+                            outages.reason(exc), waited)
             time.sleep(KEEP_RETRY_WAITS[min(tries, len(KEEP_RETRY_WAITS) - 1)])
             tries += 1
 
@@ -312,8 +317,8 @@ def _rollback_quietly() -> None:
     """Roll back; a connection that died with the database may refuse even that (the pool replaces it)."""
     try:
         db.session.rollback()
-    except OperationalError:
-        db.session.close()
+    except SQLAlchemyError:
+        outages.give_back_session()
 
 
 def _give_back(work: Work, tokens: TokenSet) -> Step:

@@ -206,3 +206,47 @@ def test_tokens_of_an_attempt_taken_over_meanwhile_are_revoked(app, admin, conne
     assert fresh(CallbackReceipt, receipt.id).outcome == "superseded"
     assert _active_grants(engine, email) == 0
     assert fresh(AuthorizationAttempt, receipt.attempt_id).claim_token == "another-worker"  # left to its holder
+
+
+def test_issued_tokens_also_wait_out_a_pool_that_cannot_hand_out_connections(app, admin, connection, engine,
+                                                                             monkeypatch):
+    email = directory_emails(engine, trait="none")[0]
+    mailbox_id = add_mailboxes(admin.organization, [email])[0]
+    run_id = start(admin, connection, enqueue=False)
+    scheduler.pump(run_id, window=3)
+    receipt = _next_receipt()
+    real_store, failures = exchange.store_tokens, []
+
+    def pool_exhausted_twice(*args, **kwargs):
+        if len(failures) < 2:
+            failures.append(1)
+            from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+            raise PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached")
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(exchange, "store_tokens", pool_exhausted_twice)
+    monkeypatch.setattr(exchange, "KEEP_RETRY_WAITS", (0.01,))
+    assert exchange.process_receipt(receipt.id) == exchange.SETTLED
+    assert len(failures) == 2 and fresh(Mailbox, mailbox_id).status == "authorized"
+    assert _active_grants(engine, email) == 1
+
+
+def test_a_last_exchange_try_that_timed_out_marks_the_mailbox_for_clean_up(app, admin, connection, engine,
+                                                                         monkeypatch):
+    from services.cronofy import UnavailableError
+
+    mailbox_id = add_mailboxes(admin.organization, directory_emails(engine, trait="none")[:1])[0]
+    app.config["SEND_MAX_TRIES"] = 1
+    run_id = start(admin, connection, enqueue=False)
+    scheduler.pump(run_id, window=3)
+    receipt = _next_receipt()
+
+    def timed_out(self, code, redirect_uri):
+        raise UnavailableError("Cronofy did not answer in time", error_key="timeout")
+
+    monkeypatch.setattr(type(upstream.client_for("us")), "exchange_code", timed_out)
+    assert exchange.process_receipt(receipt.id) == exchange.SETTLED
+    mailbox = fresh(Mailbox, mailbox_id)
+    # Cronofy may have issued the tokens before the answer was lost: the next exchange revokes them first.
+    assert mailbox.status == "failed" and mailbox.lost_grant_suspected_at is not None
