@@ -27,21 +27,29 @@ class WorkerConsumer(Consumer):
             super()._set_signal_handlers()
 
 
-class RecoverTicker:
-    """Enqueue recover() at start and every interval, so a restarted worker resumes at once."""
+class _Background:
+    """A daemon thread running a subclass's `_run` until `stop()`, which `_run` notices through `self._stop`."""
+
+    name = "background"
 
     def __init__(self, app: Flask, interval: float) -> None:
         self._app, self._interval = app, interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="recover-ticker", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
-    def start(self) -> RecoverTicker:
+    def start(self):
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+class RecoverTicker(_Background):
+    """Enqueue recover() at start and every interval, so a restarted worker resumes at once."""
+
+    name = "recover-ticker"
 
     def _run(self) -> None:
         from jobs import tasks
@@ -57,21 +65,14 @@ class RecoverTicker:
                 return
 
 
-class LeaseHeartbeat:
+class LeaseHeartbeat(_Background):
     """Renew every lease this process holds (services/platform/leases.py) every third of LEASE_SECONDS."""
 
+    name = "lease-heartbeat"
+
     def __init__(self, app: Flask) -> None:
-        self._app, self._interval, self._failing = app, app.config["LEASE_SECONDS"] / 3, False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
-
-    def start(self) -> LeaseHeartbeat:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+        super().__init__(app, app.config["LEASE_SECONDS"] / 3)
+        self._failing = False
 
     def _run(self) -> None:
         from extensions import db

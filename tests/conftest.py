@@ -243,3 +243,21 @@ def live_server(app):
     app.config["PUBLIC_BASE_URL"] = server.url
     yield server
     server.stop()
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL server of the test's own on a free loopback port, which the test may stop and start."""
+    from tests.private_services import running_postgres
+
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis server of the test's own on a free loopback port, which the test may kill and start."""
+    from tests.private_services import running_redis
+
+    with running_redis() as server:
+        yield server

@@ -15,6 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -116,3 +118,32 @@ class PrivateRedis:
     def close(self) -> None:
         """Stop the server."""
         self.stop()
+
+
+@contextmanager
+def running_postgres() -> Iterator[PrivatePostgres]:
+    """Start a private PostgreSQL (failing the test in CI when its server programs are missing); remove it after."""
+    from tests.plugins.strict import require
+
+    bin_dir = postgres_bin_dir()
+    require(bin_dir is not None, "PostgreSQL's server programs (initdb, pg_ctl) are needed for outage tests")
+    server = PrivatePostgres(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@contextmanager
+def running_redis() -> Iterator[PrivateRedis]:
+    """Start a private Redis (failing the test in CI when redis-server is missing); stop it after."""
+    from tests.plugins.strict import require
+
+    require(shutil.which("redis-server") is not None, "redis-server is needed for Redis outage tests")
+    server = PrivateRedis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

@@ -21,7 +21,7 @@ from tests import factories
 from tests.gunicorn_server import prepare_database, served_env
 from tests.jobs.conftest import add_mailboxes, directory_emails, spawn_worker, start, wait_status, worker_env
 from tests.plugins.strict import require
-from tests.private_services import PrivatePostgres, PrivateRedis, postgres_bin_dir
+from tests.private_services import PrivateRedis
 
 
 def _wait_for_line(log, pattern: str, worker, timeout: float = 30) -> None:
@@ -92,15 +92,6 @@ def test_the_worker_waits_out_a_redis_outage_and_runs_what_is_enqueued_after_it(
     assert len(re.findall(f"Redis at {masked} answers again; carrying on", output)) == 1, output
     assert "Traceback" not in output and guarded_redis.password not in output, output
 
-
-@pytest.fixture
-def private_postgres():
-    bin_dir = postgres_bin_dir()
-    require(bin_dir is not None, "PostgreSQL's server programs (pg_ctl, initdb) for the worker's database outage test")
-    server = PrivatePostgres(bin_dir)
-    server.start()
-    yield server
-    server.close()
 
 
 def test_the_worker_waits_out_a_database_outage_in_two_log_lines(private_postgres, tmp_path):

@@ -10,39 +10,18 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from tests import factories
 from tests.factories import DEFAULT_PASSWORD
 from tests.gunicorn_server import Gunicorn, fresh_request, prepare_database, served_env
-from tests.plugins.strict import require
-from tests.private_services import PrivatePostgres, PrivateRedis, postgres_bin_dir
 
 UNAVAILABLE = ("The console cannot reach its database just now. Nothing you saved was lost; this page will work "
                "again by itself once the database is back — try again in a minute.")
 
 
-@pytest.fixture
-def private_postgres():
-    bin_dir = postgres_bin_dir()
-    require(bin_dir is not None, "PostgreSQL's server programs (pg_ctl, initdb) for the outage tests")
-    server = PrivatePostgres(bin_dir)
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def private_redis():
-    require(shutil.which("redis-server") is not None, "redis-server for the Redis outage test")
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.close()
 
 
 def _an_org_admin() -> tuple[str, int]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import shutil
 from contextlib import contextmanager
 
 import pytest
@@ -23,8 +22,7 @@ from models.rate_limit import RateLimitCounter
 from services.platform import readiness, throttle_store
 from tests import factories
 from tests.factories import DEFAULT_PASSWORD
-from tests.plugins.strict import require
-from tests.private_services import PrivatePostgres, PrivateRedis, free_port, postgres_bin_dir
+from tests.private_services import PrivatePostgres, PrivateRedis, free_port, running_postgres
 
 UNAVAILABLE = ("The console cannot reach its database just now. Nothing you saved was lost; this page will work "
                "again by itself once the database is back — try again in a minute.")
@@ -36,11 +34,7 @@ UNAVAILABLE = ("The console cannot reach its database just now. Nothing you save
 @pytest.fixture(scope="module")
 def private_postgres():
     """A PostgreSQL server of this module's own, holding a migrated database; yield (server, url)."""
-    bin_dir = postgres_bin_dir()
-    require(bin_dir is not None, "PostgreSQL's server programs (pg_ctl, initdb) for the database outage tests")
-    server = PrivatePostgres(bin_dir)
-    try:
-        server.start()
+    with running_postgres() as server:
         url = server.create_database("console")
         app = _console(server, url)
         with app.app_context():
@@ -49,8 +43,6 @@ def private_postgres():
             upgrade()
             db.engine.dispose()
         yield server, url
-    finally:
-        server.close()
 
 
 def _console(server: PrivatePostgres, url: str):
@@ -185,14 +177,6 @@ def test_a_connection_lost_with_its_transaction_open_does_not_fail_the_answer(pr
 
 # Redis ----------------------------------------------------------------------------------------------------
 
-
-@pytest.fixture
-def private_redis():
-    require(shutil.which("redis-server") is not None, "redis-server for the Redis outage tests")
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture
