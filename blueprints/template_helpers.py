@@ -34,6 +34,9 @@ def navigation_context() -> dict:
 
 
 def init_app(app: Flask) -> None:
+    from services.platform.wording import plural
+
+    app.add_template_filter(plural, "plural")
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(provider_label, "provider_label")
     app.context_processor(navigation_context)
