@@ -109,7 +109,8 @@ class ConsentAttempt(TimestampMixin, db.Model):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     # pending, connected, denied, invalid_scope, refused, failed or timed_out; withdrawn or discarded
-    # when revoking the setup link or discarding the wizard ended the attempt before it came back.
+    # when revoking the setup link or discarding the wizard ended the attempt before it came back;
+    # superseded when a newer attempt of the same wizard started (only the newest may complete).
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
     error_key: Mapped[str | None] = mapped_column(String(64))
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))

@@ -39,12 +39,24 @@ def callback_counts(db):
     return dict(db.execute(select(Callback.status, func.count()).group_by(Callback.status)).all())
 
 
-def service_accounts(db):
-    """Return the service accounts with their domain names, newest first."""
-    rows = db.execute(select(ServiceAccount, Domain.name).join(Domain, Domain.id == ServiceAccount.domain_id)
-                      .order_by(ServiceAccount.created_at.desc()).limit(50))
+SERVICE_ACCOUNT_STATUSES = ("active", "revoked", "revoked_by_admin")
+
+
+def service_accounts(db, domain=None, status=None, limit=50):
+    """Return the service accounts with their domain names and active grants, newest first."""
+    active_grants = (select(func.count(Grant.id))
+                     .where(Grant.subject_type == "service_account", Grant.subject_id == ServiceAccount.id,
+                            Grant.status == "active").correlate(ServiceAccount).scalar_subquery())
+    query = (select(ServiceAccount, Domain.name, active_grants.label("active_grants"))
+             .join(Domain, Domain.id == ServiceAccount.domain_id))
+    if domain:
+        query = query.where(Domain.name == domain.strip().lower())
+    if status:
+        query = query.where(ServiceAccount.status == status)
+    rows = db.execute(query.order_by(ServiceAccount.created_at.desc(), ServiceAccount.id).limit(limit))
     return [{"id": sa.id, "domain": name, "provider": sa.provider, "status": sa.status, "scope": sa.scope,
-             "client_id": sa.client_id} for sa, name in rows]
+             "delegated_scope": sa.delegated_scope, "client_id": sa.client_id, "active_grants": int(grants),
+             "created_at": sa.created_at.isoformat()} for sa, name, grants in rows]
 
 
 GRANT_STATUSES = ("active", "inactive")  # accounts holding at least one active grant, or none

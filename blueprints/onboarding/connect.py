@@ -11,10 +11,12 @@ from blueprints.onboarding.oauth import redirect_to_consent, take_state
 from blueprints.onboarding.views import guard_step, load_wizard, render_step, step_url
 from extensions import db
 from models.onboarding import ConsentAttempt, SetupLink
+from services.connections import replacement
 from services.onboarding import catalog, consent, setup_links
 from services.onboarding import wizard as wizards
 from services.platform import upstream
 from services.platform.tenancy import can_access, scoped_or_404
+from services.platform.wording import sentence
 
 # The setup page a colleague came from, so that a failed consent can offer the way back to it.
 SETUP_RETURN_KEY = "onboarding_setup_return"
@@ -39,8 +41,9 @@ def _send_to_consent(wizard, *, actor=None, setup_link: SetupLink | None = None)
 
 def problem_page(problem: consent.ConsentProblem, *, back_url: str | None = None):
     """Render what went wrong on the way to or back from the consent page, and the way forward."""
+    given_back, check_url = problem.given_back_text
     return render_template("onboarding/problem.html", problem=problem, text=problem.text, back_url=back_url,
-                           wizard=problem.wizard), problem.text.status
+                           wizard=problem.wizard, given_back=given_back, check_url=check_url), problem.text.status
 
 
 @bp.post("/orgs/<int:org_id>/wizard/<int:wizard_id>/connect")
@@ -77,7 +80,11 @@ def _back_url_for(attempt: ConsentAttempt | None, problem: consent.ConsentProble
         return None if problem.text.final else session.get(SETUP_RETURN_KEY)
     if attempt is None:
         return url_for("organizations.home") if current_user.is_authenticated else None
-    return _wizard_back_url(attempt.wizard_session, problem.text.retry_step)
+    wizard = attempt.wizard_session
+    newer_connected = problem.kind == "superseded" and wizard.status == "completed"
+    if newer_connected and can_access(current_user, wizard.organization_id):
+        return step_url(wizard, "verify")  # the newer attempt's result is the wizard's
+    return _wizard_back_url(wizard, problem.text.retry_step)
 
 
 def _already_handled(attempt: ConsentAttempt, problem: consent.ConsentProblem):
@@ -103,6 +110,7 @@ def callback():
         db.session.rollback()
         if problem.kind == "used_state":
             return _already_handled(problem.attempt, problem)
+        problem.give_back(request.args.get("code"))
         return problem_page(problem, back_url=_back_url_for(problem.attempt, problem))
     if request.args.get("error"):
         problem = consent.refuse_consent(attempt, request.args["error"], request.args.get("error_description"))
@@ -118,6 +126,8 @@ def _complete(attempt: ConsentAttempt, code: str | None):
         db.session.commit()  # keep the recorded failure and its audit event
         return problem_page(problem, back_url=_back_url_for(attempt, problem))
     db.session.commit()
+    revocation = consent.revoke_replaced(result)  # only once the new service account is stored
+    db.session.commit()
     if attempt.setup_link_id is not None:
         session.pop(SETUP_RETURN_KEY, None)
         session[SETUP_DONE_KEY] = attempt.id
@@ -125,8 +135,23 @@ def _complete(attempt: ConsentAttempt, code: str | None):
     if result.outcome.is_narrower:
         flash("Connected, but with fewer permissions than requested: see below.", "warning")
     else:
-        flash(f"Connected {result.outcome.connection.label}.", "success")
+        flash(sentence(f"Connected {result.outcome.connection.label}"), "success")
+    if revocation is not None:
+        _flash_revocation(revocation, result.outcome.connection)
     return redirect(step_url(attempt.wizard_session, "verify"))
+
+
+def _flash_revocation(revocation, connection) -> None:
+    """Say what became of the service account the new one replaced."""
+    if revocation.revoked:
+        flash(f"This consent brought a new service account ({connection.service_account_id}), so the one it "
+              f"replaced ({revocation.service_account_id}) was revoked at Cronofy: only the new one is active.", "info")
+        return
+    page = replacement.authorizations_page(connection.data_center)
+    where = f" on Cronofy's authorizations page ({page})" if page else " in Cronofy's admin pages"
+    flash(f"This consent brought a new service account ({connection.service_account_id}), but Cronofy did not "
+          f"confirm revoking the one it replaced ({revocation.service_account_id}). {sentence(revocation.reason)} "
+          f"Remove it{where}.", "warning")
 
 
 @bp.get("/orgs/<int:org_id>/wizard/<int:wizard_id>/verify")

@@ -1,7 +1,7 @@
 """Forms of the wizard; choices come from the catalogue and the services judge the values."""
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, StringField, SubmitField
+from wtforms import HiddenField, RadioField, SelectMultipleField, StringField, SubmitField
 from wtforms.validators import Length, Optional
 
 from services.onboarding import catalog
@@ -18,12 +18,7 @@ class ProviderForm(FlaskForm):
     provider = RadioField(
         "Calendar service", choices=[(k, p.label) for k, p in catalog.PROVIDERS.items()], validate_choice=False
     )
-    data_center = SelectField(
-        "Your organization's Cronofy data center",
-        choices=[(code, f"{label} ({code})") for code, label in catalog.DATA_CENTERS.items()],
-        validate_choice=False,
-        description="Where Cronofy keeps your organization's data. The vendor tells you which one when in doubt.",
-    )
+    # No data center field: it is the organization's, chosen once when it was created (the step shows it).
     submit = SubmitField("Save and continue")
 
 

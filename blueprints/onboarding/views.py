@@ -125,16 +125,17 @@ def provider(org_id: int, wizard_id: int):
     organization, wizard = load_wizard(org_id, wizard_id)
     if (stopped := guard_step(organization, wizard, "provider")) is not None:
         return stopped
-    form = ProviderForm(data={"provider": wizard.provider, "data_center": wizard.data_center})
+    form = ProviderForm(data={"provider": wizard.provider})
     if form.validate_on_submit():
         try:
-            wizards.save_provider(wizard, provider=form.provider.data, data_center=form.data_center.data)
+            # A data center posted by an older page is refused unless it is the organization's own.
+            wizards.save_provider(wizard, provider=form.provider.data, data_center=request.form.get("data_center"))
         except wizards.WizardError as exc:
             _show_problems(form, exc)
         else:
             db.session.commit()
             return redirect(step_url(wizard, "checklist"))
-    return render_step("provider", organization, wizard, 422 if form.errors else 200, form=form)
+    return render_step("provider", organization, wizard, 422 if form.is_submitted() else 200, form=form)
 
 
 @bp.route("/orgs/<int:org_id>/wizard/<int:wizard_id>/checklist", methods=["GET", "POST"])

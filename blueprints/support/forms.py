@@ -13,7 +13,9 @@ class NewOrganizationForm(FlaskForm):
     data_center = SelectField(
         "Cronofy data center",
         choices=data_center_choices(),
-        description="Where the organization's Cronofy tenant lives; it cannot change later.",
+        description="Where the organization's Cronofy data lives. Chosen once, now: it cannot be changed later, in "
+        "the connection wizard or anywhere else. Every connection of the organization uses it; its admins see it "
+        "in the wizard.",
     )
     admin_email = EmailField("Email of the first admin", validators=[DataRequired(), Length(max=254)])
     submit = SubmitField("Create organization and invitation")

@@ -111,6 +111,17 @@ def grants_json():
                                              status)})
 
 
+@bp.get("/service-accounts.json")
+def service_accounts_json():
+    """List the service accounts, filtered by domain and status (active, revoked, revoked_by_admin)."""
+    status = request.args.get("status") or None
+    if status not in (None, *admin.SERVICE_ACCOUNT_STATUSES):
+        raise unprocessable({"status": [field_error("invalid", "must be active, revoked or revoked_by_admin")]})
+    limit = min(request.args.get("limit", 100, type=int) or 100, 1000)
+    return jsonify({"service_accounts": admin.service_accounts(session(), request.args.get("domain"), status,
+                                                               limit)})
+
+
 @bp.get("/callbacks.json")
 def callbacks_json():
     """Count the callbacks by delivery status."""

@@ -19,6 +19,7 @@ from models.base import utcnow
 from models.connection import Connection
 from models.organization import Organization
 from services.cronofy import CronofyError, InvalidGrantError, TokenSet, UnavailableError, UserInfo
+from services.connections.replacement import ReplacedServiceAccount, replaced_service_account
 from services.platform import audit, leases, upstream
 from services.platform.crypto import TokenDecryptionError, cipher_for
 
@@ -44,6 +45,8 @@ class ConnectionOutcome:
     created: bool
     missing_scopes: tuple[str, ...]
     missing_delegated_scopes: tuple[str, ...]
+    # The service account this consent replaced on the connection: the caller revokes it after committing.
+    replaced: ReplacedServiceAccount | None = None
 
     @property
     def is_narrower(self) -> bool:
@@ -126,12 +129,15 @@ def record_connection(
     """Create or update the connection that a completed consent produced, and audit it.
 
     The same service account connected twice (two admins at once, or a reconnect) ends in one row.
+    When the consent brought another service account for an existing connection, the outcome's
+    `replaced` holds the old one, which `replacement.revoke_replaced` gives back once this is committed.
     """
     sa_id = tokens.service_account_id or info.sub
     fields = dict(tokens=tokens, info=info, provider=provider, data_center=data_center,
                   scope=requested_scope, delegated=requested_delegated_scope, actor=actor)
     connection = reconnect or _find_existing(organization, sa_id, info.domain)
     created = connection is None
+    replaced = None if created else replaced_service_account(connection, sa_id)
     if created:
         connection = Connection(organization_id=organization.id, service_account_id=sa_id)
         _apply(connection, **fields)
@@ -143,20 +149,22 @@ def record_connection(
             connection, created = _find_existing(organization, sa_id), False
             if connection is None:
                 raise
+            replaced = replaced_service_account(connection, sa_id)
     if not created:
         connection.service_account_id = sa_id or connection.service_account_id
         _apply(connection, **fields)
     db.session.flush()
     action = "connection.connected" if created else "connection.reconnected"
-    audit.record(
-        action, actor=actor, organization=organization, target=connection,
-        details={"domain": connection.domain, "provider": provider, "scope": connection.granted_scope},
-    )
+    details = {"domain": connection.domain, "provider": provider, "scope": connection.granted_scope}
+    if replaced is not None:
+        details |= {"service_account_id": sa_id, "replaced_service_account_id": replaced.service_account_id}
+    audit.record(action, actor=actor, organization=organization, target=connection, details=details)
     return ConnectionOutcome(
         connection=connection,
         created=created,
         missing_scopes=_missing(requested_scope, info.scope or tokens.scope),
         missing_delegated_scopes=_missing(requested_delegated_scope, info.delegated_scope),
+        replaced=replaced,
     )
 
 

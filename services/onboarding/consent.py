@@ -7,10 +7,13 @@ double-delivered reply can never be processed twice, and `complete_consent` exch
 reads UserInfo with the new token and records the connection. Every failure ends in a
 `ConsentProblem` that says what happened and where to go next; nothing is half-stored.
 
-Revoking the setup link or discarding the wizard ends the attempts still under way (their outcome
-becomes withdrawn or discarded). A reply for an ended attempt, or one whose link or wizard is gone,
-is refused before the code is exchanged, and once more, under the rows' locks, just before the
-connection would be recorded, so a revoke that lands during the exchange still wins.
+Only the newest attempt of a wizard may complete: pressing Connect again supersedes the attempts
+still under way, and an approval that comes back on one of them is refused and handed back to
+Cronofy (`stale_consent`). Revoking the setup link or discarding the wizard ends the attempts still
+under way too (their outcome becomes withdrawn or discarded). A reply for an ended attempt, or
+one whose link or wizard is gone, is refused before the code is exchanged, and once more, under
+the rows' locks, just before the connection would be recorded, so a revoke that lands during the
+exchange still wins.
 """
 
 from __future__ import annotations
@@ -27,10 +30,20 @@ from sqlalchemy import select, update
 from extensions import db
 from models.base import utcnow
 from models.onboarding import ConsentAttempt, SetupLink, WizardSession
-from services.connections import connections
+from services.connections import connections, replacement
 from services.cronofy import CronofyError, InvalidGrantError, RetryPolicy, UnavailableError
+from services.onboarding import stale_consent
 from services.onboarding import wizard as wizards
 from services.onboarding.catalog import PROVIDERS
+from services.onboarding.consent_problems import (  # the problems are re-exported: views use consent.*
+    ENDED_KINDS,
+    ENDED_OUTCOMES,
+    LINK_GONE,
+    PROBLEMS,
+    REDIRECT_ERRORS,
+    ConsentProblem,
+    ProblemText,
+)
 from services.onboarding.setup_links import mark_used
 from services.platform import audit, upstream
 
@@ -39,100 +52,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CONSENT_TTL_MINUTES = 30
 # UserInfo is an idempotent GET, but the admin is waiting: one retry at most.
 USERINFO_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0)
-
-
-@dataclass(frozen=True)
-class ProblemText:
-    title: str
-    message: str
-    status: int
-    retry_step: str | None  # the wizard step that offers a way forward, None when the state is unusable
-    final: bool = False  # the setup behind the attempt is gone: there is no way back to offer
-
-
-PROBLEMS: dict[str, ProblemText] = {
-    "missing_state": ProblemText(
-        "This reply cannot be matched", "The answer from the consent page carried no state, so it cannot be matched "
-        "to a connection you started. Nothing was connected. Start the connection again from the wizard.", 400, None),
-    "unknown_state": ProblemText(
-        "This reply does not belong to a connection you started", "The answer from the consent page does not match "
-        "any connection started from this console, so it was ignored. Nothing was connected.", 400, None),
-    "other_session": ProblemText(
-        "This reply belongs to another browser", "The connection was started in another browser or session, so this "
-        "browser cannot finish it. Nothing was connected here; start the connection again from this browser.", 400,
-        "review"),
-    "used_state": ProblemText(
-        "This reply was already handled", "This answer from the consent page has already been processed once; it "
-        "cannot be used again.", 409, "review"),
-    "expired_state": ProblemText(
-        "The connection attempt expired", "Too much time passed between leaving for the consent page and coming "
-        "back, so the attempt expired. Nothing was connected. Start the connection again.", 410, "review"),
-    "denied": ProblemText(
-        "The connection was declined", "The administrator chose Deny on the consent page, so nothing was connected. "
-        "If that was a mistake, connect again. If your administrator is unsure what is being asked for, share the "
-        "setup checklist and the permissions page with them, or send them a setup link.", 200, "review"),
-    "invalid_scope": ProblemText(
-        "Cronofy refused the requested permissions", "Cronofy did not accept the permissions this console asked for, "
-        "so nothing was connected. Go back to the permissions step, choose one of the presets and try again; if it "
-        "happens again, contact the vendor's support (the attempt has been logged).", 200, "scopes"),
-    "refused": ProblemText(
-        "The consent page reported an error", "The consent page sent the administrator back with an error, so nothing "
-        "was connected. Try again in a few minutes; if it keeps happening, contact the vendor's support.", 200,
-        "review"),
-    "exchange_failed": ProblemText(
-        "The approval could not be completed", "Cronofy no longer accepts this approval: it was already used or more "
-        "than ten minutes passed. Nothing was connected. Connect again; it only takes the consent page once more.",
-        400, "review"),
-    "timed_out": ProblemText(
-        "Cronofy did not answer in time", "Cronofy took too long to confirm the approval, so the console stopped "
-        "waiting. Nothing was saved. Wait a few minutes and connect again.", 504, "review"),
-    "unavailable": ProblemText(
-        "Cronofy is not reachable", "Cronofy could not be reached or answered with an error while confirming the "
-        "approval. Nothing was saved. Wait a few minutes and connect again.", 502, "review"),
-    "upstream_error": ProblemText(
-        "Cronofy refused to complete the connection", "Cronofy refused the request that completes the connection. "
-        "Nothing was saved. Contact the vendor's support; the attempt has been logged.", 502, "review"),
-    "bad_data_center": ProblemText(
-        "Unknown data center", "The data center chosen for this connection is not one Cronofy has. Go back to the "
-        "first step and choose your organization's data center.", 400, "provider"),
-    "wizard_closed": ProblemText(
-        "This setup is closed", "The wizard this connection belongs to was finished or discarded. Start a new one to "
-        "connect calendars.", 409, None),
-    "link_withdrawn": ProblemText(
-        "This setup link was withdrawn", "This setup link was withdrawn while the consent page was open, so the "
-        "approval was not used. Nothing was connected or changed. Ask whoever sent the link for a new one.", 410, None,
-        final=True),
-    "link_expired": ProblemText(
-        "This setup link has expired", "This setup link expired before the consent page sent you back, so the "
-        "approval was not used. Nothing was connected or changed. Ask whoever sent the link for a new one.", 410,
-        None, final=True),
-    "setup_finished": ProblemText(
-        "This setup is already finished", "The calendars of this setup were connected another way while the consent "
-        "page was open, so this approval was not used. Nothing was changed.", 409, None, final=True),
-    "wizard_discarded": ProblemText(
-        "This setup was discarded", "This setup was discarded while the consent page was open, so the approval was "
-        "not used. Nothing was connected or changed. To connect calendars, start a new setup in the console, or ask "
-        "whoever sent you the link for a new one.", 410, None, final=True),
-}
-REDIRECT_ERRORS = {"access_denied": "denied", "invalid_scope": "invalid_scope"}
-# Outcomes that revoking the link or discarding the wizard give an attempt still under way, and back.
-ENDED_OUTCOMES = {"withdrawn": "link_withdrawn", "discarded": "wizard_discarded"}
-ENDED_KINDS = {kind: outcome for outcome, kind in ENDED_OUTCOMES.items()}
-LINK_GONE = {"revoked": "link_withdrawn", "expired": "link_expired", "used": "setup_finished"}
-
-
-class ConsentProblem(Exception):
-    """The consent flow ended without a connection; `text` says so in words, `attempt` may be None."""
-
-    def __init__(self, kind: str, attempt: ConsentAttempt | None = None):
-        self.kind = kind
-        self.text = PROBLEMS[kind]
-        self.attempt = attempt
-        super().__init__(self.text.title)
-
-    @property
-    def wizard(self) -> WizardSession | None:
-        return self.attempt.wizard_session if self.attempt is not None else None
 
 
 @dataclass(frozen=True)
@@ -147,6 +66,11 @@ class ConsentStart:
 class ConsentResult:
     attempt: ConsentAttempt
     outcome: connections.ConnectionOutcome
+
+    @property
+    def replaced(self) -> replacement.ReplacedServiceAccount | None:
+        """The service account the connection held before this consent replaced it, if it did."""
+        return self.outcome.replaced
 
 
 def hash_state(state: str) -> str:
@@ -168,6 +92,9 @@ def begin_consent(
     """
     if not wizard.is_open:
         raise ConsentProblem("wizard_closed")
+    if wizard.data_center != wizard.organization.data_center:
+        wizard.data_center = wizard.organization.data_center  # one data center per organization, whatever was saved
+        db.session.flush()
     blocked = wizards.blocked_at(wizard, "review")
     if blocked:
         raise wizards.WizardError(blocked[1], step=blocked[0])
@@ -177,6 +104,8 @@ def begin_consent(
         raise ConsentProblem("bad_data_center") from None
     if not wizards.mark_connecting(wizard):  # a discard that committed meanwhile wins
         raise ConsentProblem("wizard_closed")
+    # Only the newest attempt may complete: an approval on an older page must not swap the service account.
+    wizards.end_consent_attempts(ConsentAttempt.wizard_session_id == wizard.id, "superseded")
     state = secrets.token_urlsafe(32)
     attempt = ConsentAttempt(
         organization_id=wizard.organization_id, wizard_session_id=wizard.id,
@@ -261,7 +190,12 @@ def complete_consent(attempt: ConsentAttempt, code: str | None) -> ConsentResult
     with client:
         tokens = _exchange(client, attempt, code)
         info = _userinfo(client, attempt, tokens)
-    _take_over(attempt)
+    try:
+        _take_over(attempt)
+    except ConsentProblem as problem:
+        if problem.kind == "superseded":  # a newer attempt started during the exchange
+            problem.given_back = stale_consent.give_back_tokens(attempt, tokens, info.sub)
+        raise
     wizard = attempt.wizard_session
     outcome = connections.record_connection(
         organization=attempt.organization, tokens=tokens, info=info, provider=attempt.provider,
@@ -277,12 +211,20 @@ def complete_consent(attempt: ConsentAttempt, code: str | None) -> ConsentResult
     return ConsentResult(attempt=attempt, outcome=outcome)
 
 
+def revoke_replaced(result: ConsentResult) -> replacement.RevocationResult | None:
+    """Revoke upstream the service account this consent replaced; call it once the new one is committed, then commit."""
+    if result.replaced is None:
+        return None
+    return replacement.revoke_replaced(result.outcome.connection, result.replaced, actor=result.attempt.started_by)
+
+
 def _take_over(attempt: ConsentAttempt) -> None:
     """Make the attempt the one that connects, unless revoking or discarding ended it during the exchange.
 
     The attempt's row is taken first (revoke and discard take attempts before links and wizards),
     then the wizard's and the link's rows are read again under lock. The tokens just issued are
-    dropped, not revoked: revoking could end an authorization a connection already relies on (§3.7.1).
+    dropped, not revoked: revoking could end an authorization a connection already relies on (§3.7.1)
+    (a superseded attempt's are given back by the caller, unless a connection uses their account).
 
     :raises ConsentProblem: with only the attempt's outcome written, when the setup behind it is gone.
     """

@@ -53,6 +53,11 @@ class Provider:
         return next((item for item in self.checklist if item.id == item_id), None)
 
     @property
+    def admin_article(self) -> str:
+        """Return the indefinite article for admin_role: "an Exchange administrator", "a Google …"."""
+        return "an" if self.admin_role[:1].lower() in "aeiou" else "a"
+
+    @property
     def item_ids(self) -> tuple[str, ...]:
         """Return the ids of every checklist item, in order."""
         return tuple(item.id for item in self.checklist)
@@ -90,7 +95,7 @@ _GOOGLE_CHECKLIST = (
     ),
     ChecklistItem(
         id="google_restrict_ou",
-        text="Optional: to connect only some people or rooms, put them in an organizational unit and allow "
+        text="To connect only some people or rooms, put them in an organizational unit and allow "
         "the app for that unit only.",
         detail="Install the app at the top level, then switch its access off for everyone except that "
         "unit. The admin who connects needs the custom roles Admin API › Users › Read (for that unit) and "
@@ -99,7 +104,7 @@ _GOOGLE_CHECKLIST = (
     ),
     ChecklistItem(
         id="google_conferencing",
-        text="Optional: for Google Meet links on free/busy-only calendars, also install the separate "
+        text="For Google Meet links on free/busy-only calendars, also install the separate "
         "Cronofy Conferencing Marketplace app.",
         optional=True,
     ),
@@ -125,7 +130,7 @@ _GRAPH_CHECKLIST = (
     ),
     ChecklistItem(
         id="graph_access_policy",
-        text="Optional: to limit which mailboxes Cronofy can reach, create an application access policy "
+        text="To limit which mailboxes Cronofy can reach, create an application access policy "
         "in Exchange Online PowerShell.",
         detail="The group must be a mail-enabled security group created in the Exchange admin centre; "
         "groups that exist only in Entra do not work. Use -AccessRight DenyAccess for a deny-list "

@@ -2,6 +2,10 @@
 
 State lives in `WizardSession` rows, so an admin can leave and come back, and a colleague with a
 setup link sees the same choices. Services flush; the views commit.
+
+The data center is the organization's, chosen once when support created it (every Cronofy tenant
+lives in exactly one data center, docs/cronofy-api.md §1): the wizard shows it and copies it, and
+refuses another one.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ def start_wizard(organization: Organization, *, actor, reconnect: Connection | N
     wizard = WizardSession(
         organization_id=organization.id,
         created_by_id=getattr(actor, "id", None),
-        data_center=organization.data_center if organization.data_center in catalog.DATA_CENTERS else "us",
+        data_center=organization.data_center,
         checklist_done=[],
         scope="",
         delegated_scope="",
@@ -89,9 +93,9 @@ def start_wizard(organization: Organization, *, actor, reconnect: Connection | N
 
 
 def _prefill_from(wizard: WizardSession, connection: Connection) -> None:
+    # The data center stays the organization's, even for a connection recorded elsewhere before.
     wizard.reconnect_connection_id = connection.id
     wizard.provider = connection.provider if catalog.provider(connection.provider) else None
-    wizard.data_center = connection.data_center
     wizard.scope = catalog.normalise(connection.requested_scope, catalog.SERVICE_ACCOUNT_SCOPES)
     wizard.delegated_scope = catalog.normalise(connection.requested_delegated_scope, catalog.DELEGATED_SCOPES)
     wizard.step = "review" if not blocked_at(wizard, "review") else "provider"
@@ -113,21 +117,29 @@ def _advance(wizard: WizardSession, step: str) -> None:
     db.session.flush()
 
 
-def save_provider(wizard: WizardSession, *, provider: str | None, data_center: str | None) -> None:
-    """Save the calendar service and data center; changing the service clears the ticked checklist.
+def save_provider(wizard: WizardSession, *, provider: str | None, data_center: str | None = None) -> None:
+    """Save the calendar service; changing it clears the ticked checklist. The data center stays the organization's.
 
-    :raises WizardError: for an unknown provider or data center.
+    :raises WizardError: for an unknown provider, or a data center other than the organization's.
     """
     require_open(wizard)
     problems = [] if catalog.provider(provider) else [catalog.Problem("provider", "Choose one of the calendar services.")]
-    dc_problem = catalog.validate_data_center(data_center)
-    problems += [dc_problem] if dc_problem else []
+    fixed = wizard.organization.data_center
+    if data_center and data_center != fixed:
+        problems.append(catalog.Problem("data_center", data_center_fixed_message(fixed)))
     if problems:
-        raise WizardError("Check the calendar service and data center.", problems=problems)
+        raise WizardError("Check the calendar service.", problems=problems)
     if wizard.provider != provider:
         wizard.checklist_done = []
-    wizard.provider, wizard.data_center = provider, data_center
+    wizard.provider, wizard.data_center = provider, fixed
     _advance(wizard, "checklist")
+
+
+def data_center_fixed_message(code: str) -> str:
+    """Say that the organization's data center is fixed, and which one it is."""
+    label = catalog.DATA_CENTERS.get(code, code)
+    return (f"This organization's data center is {label} ({code.upper()}). It was chosen when the organization "
+            "was created and cannot be changed in the wizard.")
 
 
 def save_checklist(wizard: WizardSession, item_ids) -> None:
@@ -230,8 +242,11 @@ def blocked_at(wizard: WizardSession, step: str) -> tuple[str, str] | None:
     """Return (the step to go to, why) when step cannot be entered yet, else None."""
     if step == "provider":
         return None
-    if not catalog.provider(wizard.provider) or catalog.validate_data_center(wizard.data_center):
-        return "provider", "Choose the calendar service and data center first."
+    if catalog.validate_data_center(wizard.data_center):
+        return "provider", ("This organization's data center is not one Cronofy has, so nothing can be connected. "
+                            "Ask the vendor's support to correct it.")
+    if not catalog.provider(wizard.provider):
+        return "provider", "Choose the calendar service first."
     if step in ("checklist", "scopes"):
         return None
     if step == "review" and catalog.validate_scopes(wizard.provider, wizard.scope, wizard.delegated_scope):

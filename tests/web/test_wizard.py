@@ -43,20 +43,18 @@ def test_provider_step_saves_and_moves_to_the_checklist(client, login_as, make_o
     page = client.get(wizard_url(wizard, "provider"))
     assert "Exchange on-premises or Microsoft 365 via EWS" in page.get_data(as_text=True)
     assert 'data-testid="step-counter"' in page.get_data(as_text=True)
-    response = client.post(wizard_url(wizard, "provider"), data={"provider": "microsoft_graph", "data_center": "de"})
+    response = client.post(wizard_url(wizard, "provider"), data={"provider": "microsoft_graph"})
     assert response.headers["Location"].endswith(wizard_url(wizard, "checklist"))
     db.session.refresh(wizard)
-    assert (wizard.provider, wizard.data_center, wizard.step) == ("microsoft_graph", "de", "checklist")
+    assert (wizard.provider, wizard.data_center, wizard.step) == ("microsoft_graph", "us", "checklist")
 
 
-def test_provider_step_refuses_an_unknown_provider_and_data_center(client, login_as, make_org_admin):
+def test_provider_step_refuses_an_unknown_provider(client, login_as, make_org_admin):
     admin = login_as(make_org_admin())
     wizard = start(client, admin.organization)
-    response = client.post(wizard_url(wizard, "provider"), data={"provider": "lotus_notes", "data_center": "eu"})
+    response = client.post(wizard_url(wizard, "provider"), data={"provider": "lotus_notes"})
     assert response.status_code == 422
-    text = response.get_data(as_text=True)
-    assert "Choose one of the calendar services." in text
-    assert "Choose one of the data centers: us, au, ca, de, sg, uk." in text
+    assert "Choose one of the calendar services." in response.get_data(as_text=True)
     db.session.refresh(wizard)
     assert (wizard.provider, wizard.step) == (None, "provider")
 
@@ -67,7 +65,7 @@ def test_steps_ahead_of_the_progress_explain_what_to_do_first(client, login_as, 
     for step in ("checklist", "scopes", "review", "verify"):
         page = client.get(wizard_url(wizard, step))
         assert page.status_code == 200
-        assert "Choose the calendar service and data center first." in page.get_data(as_text=True)
+        assert "Choose the calendar service first." in page.get_data(as_text=True)
     response = client.post(wizard_url(wizard, "scopes"), data={"scope": FULL_SCOPE.split(), "delegated_scope": "read_write"})
     assert response.status_code == 302 and response.headers["Location"].endswith(wizard_url(wizard, "provider"))
     db.session.refresh(wizard)
@@ -190,7 +188,7 @@ def test_review_summarises_the_choices_and_reminds_of_unticked_items(client, log
 def test_progress_marks_done_current_and_locked_steps(app, make_org_admin):
     admin = make_org_admin()
     wizard = wizards.start_wizard(admin.organization, actor=admin)
-    wizards.save_provider(wizard, provider="google", data_center="us")
+    wizards.save_provider(wizard, provider="google")
     states = {step.key: step.state for step in wizards.progress(wizard, "checklist")}
     assert states == {"provider": "done", "checklist": "current", "scopes": "todo", "review": "locked",
                       "verify": "locked"}

@@ -38,6 +38,15 @@ def admin(app, sandbox, client, login_as, make_org_admin):
     return login_as(make_org_admin())
 
 
+def second_wizard(wizard: WizardSession) -> WizardSession:
+    """Return another open wizard of the same organization with the same choices (as a colleague's would be)."""
+    other = WizardSession(organization_id=wizard.organization_id, provider=wizard.provider, data_center=wizard.data_center,
+                          scope=wizard.scope, delegated_scope=wizard.delegated_scope, checklist_done=[], step="review")
+    db.session.add(other)
+    db.session.commit()
+    return other
+
+
 def actions() -> list[str]:
     return [e.action for e in db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id))]
 
@@ -57,10 +66,10 @@ def test_connect_redirects_to_the_data_centers_consent_page_with_a_fresh_state(c
     assert wizard.status == "connecting"
 
 
-def test_real_cronofy_hosts_are_used_outside_sandbox_mode(app, client, login_as, make_org_admin):
+def test_real_cronofy_hosts_are_used_outside_sandbox_mode(app, client, login_as, make_org_admin, make_organization):
     app.config.update(SANDBOX_MODE=False, CRONOFY_CLIENT_ID="cli_live", CRONOFY_CLIENT_SECRET="sec_live")
-    admin = login_as(make_org_admin())
-    wizard = ready_wizard(admin.organization, admin, data_center="de")
+    admin = login_as(make_org_admin(make_organization(data_center="de")))
+    wizard = ready_wizard(admin.organization, admin)
     url = start_consent(client, wizard)
     assert url.startswith("https://app-de.cronofy.com/enterprise_connect/oauth/authorize?")
     assert "provider_name" not in query(url) and "sec_live" not in url
@@ -188,10 +197,12 @@ def test_a_hanging_upstream_during_the_exchange_ends_in_a_timeout_page_not_a_han
     assert wizard.status == "draft"
 
 
-def test_a_double_clicked_connect_leaves_one_usable_attempt_per_click_and_one_connection(client, admin, sandbox):
+def test_a_double_clicked_connect_leaves_the_newest_attempt_usable_and_one_connection(client, admin, sandbox):
     wizard = ready_wizard(admin.organization, admin)
     first, second = start_consent(client, wizard), start_consent(client, wizard)
     assert query(first)["state"] != query(second)["state"]
+    outcomes = db.session.scalars(db.select(ConsentAttempt.outcome).order_by(ConsentAttempt.id)).all()
+    assert outcomes == ["superseded", "pending"]
     assert client.get(decide(sandbox, second)).status_code == 302
     assert db.session.scalar(db.select(db.func.count()).select_from(Connection)) == 1
     again = client.post(wizard_url(wizard, "connect"))
@@ -200,26 +211,29 @@ def test_a_double_clicked_connect_leaves_one_usable_attempt_per_click_and_one_co
 
 def test_an_unknown_data_center_stops_before_leaving_the_console(client, admin):
     wizard = ready_wizard(admin.organization, admin)
-    wizard.data_center = "eu"
+    admin.organization.data_center = "eu"
     db.session.commit()
     response = client.post(wizard_url(wizard, "connect"))
     assert response.status_code == 302 and response.headers["Location"].endswith(wizard_url(wizard, "provider"))
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Choose the calendar service and data center first." in page
+    assert "data center is not one Cronofy has" in page and "Ask the vendor&#39;s support to correct it." in page
     assert db.session.scalar(db.select(db.func.count()).select_from(ConsentAttempt)) == 0
 
 
-def test_two_admins_connecting_at_once_each_see_a_result(app, client, admin, sandbox, make_org_admin):
+def test_two_admins_connecting_at_once_the_newer_attempt_connects_and_the_older_is_told_why(
+    app, client, admin, sandbox, make_org_admin
+):
     wizard = ready_wizard(admin.organization, admin)
     colleague = other_browser(app, make_org_admin(admin.organization))
     mine, theirs = start_consent(client, wizard), start_consent(colleague, wizard)
     my_back, their_back = decide(sandbox, mine), decide(sandbox, theirs)
-    assert client.get(my_back).headers["Location"].endswith(wizard_url(wizard, "verify"))
+    refused = client.get(my_back)
+    assert refused.status_code == 409 and 'data-kind="superseded"' in refused.get_data(as_text=True)
     assert colleague.get(their_back).headers["Location"].endswith(wizard_url(wizard, "verify"))
-    attempts = db.session.scalars(db.select(ConsentAttempt)).all()
-    assert [a.outcome for a in attempts] == ["connected", "connected"]
+    attempts = db.session.scalars(db.select(ConsentAttempt).order_by(ConsentAttempt.id)).all()
+    assert [a.outcome for a in attempts] == ["superseded", "connected"]
     db.session.refresh(wizard)
-    assert wizard.status == "completed" and wizard.connection_id in {a.connection_id for a in attempts}
+    assert wizard.status == "completed" and wizard.connection_id == attempts[1].connection_id
 
 
 def test_the_same_service_account_connected_twice_at_once_ends_in_one_connection(
@@ -247,12 +261,16 @@ def test_the_same_service_account_connected_twice_at_once_ends_in_one_connection
 
     monkeypatch.setattr("services.platform.upstream.client_for", lambda *a, **k: SameServiceAccount())
     wizard = ready_wizard(admin.organization, admin)
+    theirs_wizard = second_wizard(wizard)  # a colleague's own wizard for the same domain
     colleague = other_browser(app, make_org_admin(admin.organization))
-    mine, theirs = query(start_consent(client, wizard))["state"], query(start_consent(colleague, wizard))["state"]
+    mine = query(start_consent(client, wizard))["state"]
+    theirs = query(start_consent(colleague, theirs_wizard))["state"]
     assert client.get(f"/connect/callback?code=one&state={mine}").status_code == 302
     assert colleague.get(f"/connect/callback?code=two&state={theirs}").status_code == 302
     assert db.session.scalar(db.select(db.func.count()).select_from(Connection)) == 1
     assert actions().count("connection.connected") == 1 and actions().count("connection.reconnected") == 1
+    # The same service account came back: nothing is revoked, it is the one the connection holds.
+    assert not [a for a in actions() if a.startswith("connection.service_account_revoke")]
 
 
 def test_a_narrower_grant_is_shown_with_an_offer_to_reconnect(app, client, admin, monkeypatch):

@@ -44,11 +44,11 @@ def point_at_sandbox(app, sandbox) -> None:
     )
 
 
-def ready_wizard(organization, actor, *, provider="google", data_center="us", scope=FULL_SCOPE,
+def ready_wizard(organization, actor, *, provider="google", scope=FULL_SCOPE,
                  delegated_scope="read_write") -> WizardSession:
-    """Return a committed wizard whose choices are complete, at the review step."""
+    """Return a committed wizard whose choices are complete, at the review step (in the organization's data center)."""
     wizard = wizards.start_wizard(organization, actor=actor)
-    wizards.save_provider(wizard, provider=provider, data_center=data_center)
+    wizards.save_provider(wizard, provider=provider)
     wizards.save_checklist(wizard, [])
     wizards.save_scopes(wizard, scope=scope, delegated_scope=delegated_scope)
     db.session.commit()
@@ -162,3 +162,10 @@ def during_the_exchange(monkeypatch, interrupt) -> None:
 
     real = upstream.client_for
     monkeypatch.setattr(upstream, "client_for", lambda *a, **k: InterruptedExchange(real(*a, **k), interrupt))
+
+
+def service_accounts(sandbox, **filters) -> list[dict]:
+    """Return the sandbox's service-account records, newest first (filters: domain, status)."""
+    response = sandbox.http.get(f"{sandbox.url}/sandbox/admin/service-accounts.json", params=filters, timeout=10)
+    response.raise_for_status()
+    return response.json()["service_accounts"]
