@@ -21,3 +21,16 @@ def plural(count: int, singular: str, plural: str | None = None, *, with_count: 
     """
     noun = singular if count == 1 else (plural or plural_form(singular))
     return f"{count:,} {noun}" if with_count else noun
+
+
+_SENTENCE_ENDINGS = (".", "!", "?", "…")
+_CLOSERS = "\"'”’)]»"
+
+
+def sentence(text: str) -> str:
+    """End text with one full stop: "Acting for Acme" → "Acting for Acme.", "… Globex Inc." stays as it is.
+
+    For messages that end with a name or an address, which may end with a full stop of its own.
+    """
+    text = text.rstrip()
+    return text if text.rstrip(_CLOSERS).endswith(_SENTENCE_ENDINGS) else text + "."
