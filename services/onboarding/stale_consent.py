@@ -55,16 +55,19 @@ def give_back_code(attempt: ConsentAttempt, code: str | None) -> str | None:
         client = upstream.client_for(attempt.data_center, retry=GIVE_BACK_RETRY)
     except upstream.UpstreamConfigError:
         return None
-    try:
-        tokens = client.exchange_code(code, attempt.redirect_uri)
-    except CronofyError:
-        return None
-    return give_back_tokens(attempt, tokens)
+    with client:
+        try:
+            tokens = client.exchange_code(code, attempt.redirect_uri)
+        except CronofyError:
+            return None
+        return give_back_tokens(attempt, tokens, client=client)
 
 
-def give_back_tokens(attempt: ConsentAttempt, tokens: TokenSet, sub: str | None = None) -> str:
+def give_back_tokens(attempt: ConsentAttempt, tokens: TokenSet, sub: str | None = None, *, client=None) -> str:
     """Revoke the authorization behind tokens unless a connection relies on its service account."""
-    client = upstream.client_for(attempt.data_center, retry=GIVE_BACK_RETRY)
+    if client is None:
+        with upstream.client_for(attempt.data_center, retry=GIVE_BACK_RETRY) as own:
+            return give_back_tokens(attempt, tokens, sub, client=own)
     service_account_id = tokens.service_account_id or sub or _sub(client, tokens)
     if service_account_id is None:
         return UNIDENTIFIED  # dropped rather than revoked: they might belong to a connection's account
