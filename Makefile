@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := app
 
-.PHONY: venv run test lint clean seed
+.PHONY: venv run test lint clean seed screenshots
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ run: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Full-page PNGs of the overview, mailbox list, run page and a mailbox page at 1280 and 390 px, into
+# docs/screenshots/ (a fresh console, sandbox and worker on free ports; Debian's chromium).
+screenshots: venv
+	$(BIN)/python tools/screenshots.py
 
 lint: venv
 	$(BIN)/lint-imports

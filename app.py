@@ -9,9 +9,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import build_config, engine_options
-from extensions import bootstrap, csrf, db, limiter, login_manager, migrate, oauth
+from extensions import bootstrap, csrf, db, limiter, login_manager, mail, migrate, oauth
 
-BLUEPRINTS = ("health", "auth", "organizations", "support", "connections", "onboarding", "mailboxes", "runs", "callbacks")
+BLUEPRINTS = ("health", "auth", "organizations", "support", "connections", "onboarding", "mailboxes", "runs", "callbacks", "portal")
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -22,9 +22,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_extensions(app)
     register_url_converters(app)
     register_blueprints(app)
+    register_api(app)
     register_security(app)
     register_error_handlers(app)
     register_template_helpers(app)
+    register_favicon(app)
     register_commands(app)
     return app
 
@@ -56,6 +58,10 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     bootstrap.init_app(app)
     oauth.init_app(app)
+    mail.init_app(app)
+    from jobs import mail as mail_jobs
+
+    mail_jobs.send_after_commit(db.session)
     login_manager.init_app(app)
     from blueprints import sessions
 
@@ -77,6 +83,14 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(import_module(f"blueprints.{name}").bp)
 
 
+def register_api(app: Flask) -> None:
+    from blueprints import api
+    from blueprints.portal import views as portal_views
+
+    api.init_app(app)
+    portal_views.init_app(app)
+
+
 def register_security(app: Flask) -> None:
     from blueprints import security, sessions
 
@@ -94,6 +108,11 @@ def register_template_helpers(app: Flask) -> None:
     from blueprints import template_helpers
 
     template_helpers.init_app(app)
+
+
+def register_favicon(app: Flask) -> None:
+    """Answer browsers that ask for /favicon.ico (every page links static/favicon.svg)."""
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
 
 
 def register_commands(app: Flask) -> None:

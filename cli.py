@@ -19,17 +19,19 @@ from flask.cli import AppGroup
 from extensions import db
 from models.organization import Organization
 from models.user import ROLE_ORG_ADMIN, ROLE_SUPPORT, User
-from services.accounts import accounts, invitations, organizations, password_reset
+from services.accounts import accounts, api_keys, invitations, organizations, password_reset
 from services.platform import crypto
 
 org_cli = AppGroup("org", help="Manage customer organizations.")
 user_cli = AppGroup("user", help="Manage people who sign in.")
 demo_cli = AppGroup("demo", help="Demo data for trying the console.")
 keys_cli = AppGroup("keys", help="Token-encryption keys.")
+api_keys_cli = AppGroup("api-keys", help="Keys of the vendor's services for the JSON API.")
 
 DEMO_ORGANIZATION = "Demo Organization"
 DEMO_ADMIN_EMAIL = "admin@demo.example"
 DEMO_SUPPORT_EMAIL = "support@demo.example"
+DEMO_ACME_ADMIN_EMAIL = "admin@acme-demo.example"
 DEMO_CREDENTIALS_FILE = "demo_credentials.json"
 
 
@@ -128,6 +130,19 @@ def reactivate(email: str) -> None:
     click.echo(f"{user.email} can sign in again.")
 
 
+@user_cli.command("vendor-admin")
+@click.argument("email")
+@click.option("--off", is_flag=True, help="Take the flag away instead.")
+def vendor_admin(email: str, off: bool) -> None:
+    """Let a support account manage the vendor's API keys (or, with --off, no longer)."""
+    user = _user_or_fail(email)
+    if not user.is_support:
+        raise click.ClickException(f"{user.email} is not support staff; only support staff can be vendor admins.")
+    user.is_vendor_admin = not off
+    db.session.commit()
+    click.echo(f"{user.email} {'can no longer' if off else 'can now'} manage API keys (Support → API keys).")
+
+
 @keys_cli.command("generate")
 def generate_key() -> None:
     """Print a new Fernet key for TOKEN_ENCRYPTION_KEYS (put the newest first when rotating)."""
@@ -169,7 +184,7 @@ def _demo_credentials() -> dict[str, str]:
         raise click.ClickException(f"{path} is not a JSON object; delete it to generate new demo passwords.")
     wanted = {
         email: stored[email] if isinstance(stored.get(email), str) and stored[email] else secrets.token_urlsafe(15)
-        for email in (DEMO_ADMIN_EMAIL, DEMO_SUPPORT_EMAIL)
+        for email in (DEMO_ADMIN_EMAIL, DEMO_SUPPORT_EMAIL, DEMO_ACME_ADMIN_EMAIL)
     }
     if wanted != stored:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,24 +218,108 @@ def _ensure_demo_user(email: str, password: str, **fields) -> User:
 
 @demo_cli.command("seed")
 def seed() -> None:
-    """Create (or repair) the demo organization, its admin and a support user; print how to sign in."""
+    """Create (or repair) the demo organizations, their admins and a support user; print how to sign in.
+
+    "Demo Organization" stays empty for walking the wizard. "Acme (demo data)" is recorded here and
+    filled in by the worker once the sandbox answers (jobs/demo.py): connected, mailboxes, a finished run.
+    """
+    from services.demo import acme
+
     credentials = _demo_credentials()
     organization = _demo_organization()
     _ensure_demo_user(
         DEMO_ADMIN_EMAIL, credentials[DEMO_ADMIN_EMAIL], name="Demo Admin", role=ROLE_ORG_ADMIN, organization=organization
     )
-    _ensure_demo_user(DEMO_SUPPORT_EMAIL, credentials[DEMO_SUPPORT_EMAIL], name="Demo Support", role=ROLE_SUPPORT)
+    support = _ensure_demo_user(DEMO_SUPPORT_EMAIL, credentials[DEMO_SUPPORT_EMAIL], name="Demo Support",
+                                role=ROLE_SUPPORT)
+    support.is_vendor_admin = True  # so that the demo shows Support → API keys too
+    acme_organization = acme.ensure_organization()
+    _ensure_demo_user(DEMO_ACME_ADMIN_EMAIL, credentials[DEMO_ACME_ADMIN_EMAIL], name="Ada Acme", role=ROLE_ORG_ADMIN,
+                      organization=acme_organization)
     db.session.commit()
-    click.echo(f"Demo ready: {organization.name} (data center {organization.data_center}).")
+    complete = acme.is_complete(acme_organization)
+    if not complete:
+        _hand_demo_to_worker(acme_organization.id)
+    click.echo(f"Demo ready: {organization.name} (data center {organization.data_center}), empty for the wizard.")
     click.echo(f"Sign in at {_sign_in_url()}")
     click.echo(f"  Organization admin: {DEMO_ADMIN_EMAIL}  password: {credentials[DEMO_ADMIN_EMAIL]}")
     click.echo(f"  Support staff:      {DEMO_SUPPORT_EMAIL}  password: {credentials[DEMO_SUPPORT_EMAIL]}")
+    click.echo(f"  {acme_organization.name} admin: {DEMO_ACME_ADMIN_EMAIL}  password: "
+               f"{credentials[DEMO_ACME_ADMIN_EMAIL]}")
+    if complete:
+        click.echo(f"{acme_organization.name} is filled in: connected, mailboxes, a finished run.")
+    else:
+        click.echo(f"{acme_organization.name} fills in within a minute of start-up: the worker connects it through "
+                   "the sandbox, imports its mailboxes and runs a bulk authorization.")
     click.echo(f"(Passwords are kept in {_credentials_path()}.)")
+
+
+def _hand_demo_to_worker(organization_id: int) -> None:
+    """Queue the demo's seeding; a worker that is not running yet starts it anyway when it starts."""
+    from jobs import demo
+
+    try:
+        demo.start_seeding(organization_id)
+    except Exception:  # noqa: BLE001 - the worker starts it at its own start; the seed must not fail for this
+        current_app.logger.info("The job queue did not answer; the worker starts the demo when it starts.")
+
+
+@api_keys_cli.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help=f"Repeat for each: {', '.join(api_keys.API_SCOPES)}.")
+@click.option("--organization", "slug", default=None, help="Restrict the key to the organization with this slug.")
+def create_api_key(name: str, scopes: tuple[str, ...], slug: str | None) -> None:
+    """Create an API key and print it (this is the only time it is shown)."""
+    organization = None
+    if slug is not None:
+        organization = db.session.scalar(db.select(Organization).where(Organization.slug == slug))
+        if organization is None:
+            raise click.ClickException(f"No organization has the slug {slug!r}.")
+    try:
+        issued = api_keys.create_key(name, scopes, organization=organization)
+    except api_keys.ApiKeyError as exc:
+        raise _fail(exc) from None
+    db.session.commit()
+    click.echo(issued.secret)
+    restriction = f", restricted to {organization.slug}" if organization else ""
+    click.echo(f"Created {issued.key.prefix}… ({issued.key.name}; {issued.key.scopes}{restriction}). "
+               "Store the key now: only its hash is kept.", err=True)
+
+
+@api_keys_cli.command("list")
+def list_api_keys() -> None:
+    """List the keys: prefix, name, scopes, organization, created, last used, revoked."""
+    keys = api_keys.list_keys()
+    if not keys:
+        click.echo("No API keys yet. Create one with `flask api-keys create NAME --scope SCOPE`.")
+        return
+    for key in keys:
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+        where = key.organization.slug if key.organization else "all organizations"
+        click.echo(f"{key.prefix}…  {key.name}  [{key.scopes}]  {where}  created {key.created_at:%Y-%m-%d %H:%M}  "
+                   f"last used {used}  {state}")
+
+
+@api_keys_cli.command("revoke")
+@click.argument("prefix")
+def revoke_api_key(prefix: str) -> None:
+    """Revoke the key that starts with PREFIX (as `list` shows it); requests with it fail at once."""
+    key = api_keys.find_by_prefix(prefix.rstrip("…"))
+    if key is None:
+        raise click.ClickException(f"No API key starts with {prefix!r}; `flask api-keys list` shows them.")
+    try:
+        api_keys.revoke_key(key)
+    except api_keys.ApiKeyError as exc:
+        raise _fail(exc) from None
+    db.session.commit()
+    click.echo(f"Revoked {key.prefix}… ({key.name}).")
 
 
 def init_app(app: Flask) -> None:
     """Register the console's command groups."""
-    for group in (org_cli, user_cli, demo_cli, keys_cli):
+    for group in (org_cli, user_cli, demo_cli, keys_cli, api_keys_cli):
         app.cli.add_command(group)
     from jobs.cli import worker_command
 

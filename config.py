@@ -88,6 +88,8 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
         **_upstream_settings(),
         **_engine_settings(instance),
         **_web_settings(is_production, redis_url),
+        **_mail_settings(instance),
+        **_api_settings(),
     }
 
 
@@ -164,6 +166,52 @@ def _lease_seconds() -> float:
     if seconds < 1:
         raise ConfigurationError("LEASE_SECONDS must be at least 1.")
     return seconds
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}.")
+
+
+def _mail_settings(instance: Path) -> dict:
+    """Email (services/platform/mail.py): SMTP when MAIL_SERVER is set, else the outbox folder support reads."""
+    use_tls, use_ssl = _env_bool("MAIL_USE_TLS"), _env_bool("MAIL_USE_SSL")
+    if use_tls and use_ssl:
+        raise ConfigurationError("Set MAIL_USE_TLS (STARTTLS, usually port 587) or MAIL_USE_SSL (port 465), not both.")
+    return {
+        "MAIL_SERVER": _env("MAIL_SERVER"),
+        "MAIL_PORT": _env_int("MAIL_PORT", 465 if use_ssl else 587 if use_tls else 25),
+        "MAIL_USERNAME": _env("MAIL_USERNAME"),
+        "MAIL_PASSWORD": _env("MAIL_PASSWORD"),
+        "MAIL_USE_TLS": use_tls,
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_DEFAULT_SENDER": _env("MAIL_DEFAULT_SENDER", "Enterprise Connect Console <no-reply@localhost>"),
+        "MAIL_TIMEOUT": _env_float("MAIL_TIMEOUT", 10.0),
+        # Without MAIL_SERVER every message is written here instead (Flask-Mailman's file backend).
+        "MAIL_FILE_PATH": _env("MAIL_FILE_PATH", str(instance / "outbox")),
+    }
+
+
+def _api_settings() -> dict:
+    """The vendor's JSON API: its OpenAPI document (flask-smorest) and the per-key request limit."""
+    return {
+        "API_TITLE": "Enterprise Connect Console API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_RATE_LIMIT": _env("API_RATE_LIMIT", "600 per minute;20 per second"),
+        "PORTAL_LINK_TTL_MINUTES": _env_int("PORTAL_LINK_TTL_MINUTES", 5),
+        # Where portal links may send an admin back: shell-style patterns, comma-separated.
+        "PORTAL_RETURN_URLS": [p.strip() for p in (_env("PORTAL_RETURN_URLS") or "").split(",") if p.strip()],
+        "VENDOR_NAME": _env("VENDOR_NAME", "your product"),
+    }
 
 
 def _session_settings() -> dict:

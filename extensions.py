@@ -7,6 +7,7 @@ from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
+from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -19,5 +20,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 bootstrap = Bootstrap5()
+# Email: services.platform.mail builds each connection from the MAIL_* settings at send time.
+mail = Mail()
 # Authlib's Flask client for the consent redirect; blueprints.onboarding.oauth registers one client per upstream.
 oauth = OAuth()

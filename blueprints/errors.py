@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from blueprints import secret_paths, sessions
+from blueprints.api import problems
 from services.mailboxes.mailbox_import import format_size
 from services.platform import outages
 
@@ -29,6 +30,8 @@ UNAVAILABLE_MESSAGE = (
     "itself once the database is back — try again in a minute."
 )
 RETRY_AFTER_SECONDS = 60
+# The vendor's JSON API answers every error as a problem document (RFC 9457).
+API_ROOT = "/api/v1"
 
 
 def wants_json() -> bool:
@@ -48,7 +51,13 @@ def render_error(status: int, title: str | None = None, message: str | None = No
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def is_api_request() -> bool:
+    return request.path == API_ROOT or request.path.startswith(API_ROOT + "/")
+
+
 def handle_http_exception(exc: HTTPException):
+    if is_api_request():
+        return problems.from_http_exception(exc)
     status = exc.code or 500
     message = None
     if status == 429:
@@ -87,6 +96,8 @@ def handle_unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
     log.exception("unhandled error on %s %s", request.method, _rule())
+    if is_api_request():
+        return problems.problem_response("server-error")
     return render_error(500)
 
 
@@ -99,7 +110,9 @@ def handle_database_unavailable(exc: Exception) -> Response:
     """Answer 503 (and when to retry) without touching the database again; the session cookie stays as it is."""
     sessions.leave_unloaded()
     log.warning("database unreachable on %s %s (%s)", request.method, _rule(), outages.reason(exc))
-    if wants_json():
+    if is_api_request():
+        response = problems.problem_response("service-unavailable", UNAVAILABLE_MESSAGE)
+    elif wants_json():
         response = jsonify(error="database_unavailable", message=UNAVAILABLE_MESSAGE)
     else:
         # Rendered without the app's context processors: the navigation's would load the user and organization.

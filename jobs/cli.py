@@ -130,6 +130,18 @@ def _prefer_wal(app: Flask) -> None:
                 connection.execute(text("PRAGMA journal_mode=WAL"))
 
 
+def _start_demo_seeding() -> None:
+    """Hand the demo organization `flask demo seed` recorded to the queue: it fills in once the sandbox answers."""
+    from jobs import demo
+
+    try:
+        if demo.start_pending() is not None:
+            click.echo("Filling in the demo organization once the sandbox answers.")
+    except Exception as exc:  # noqa: BLE001 - the demo must never keep the worker from starting
+        if not waiting_on(exc):
+            log.exception("Could not start filling in the demo organization")
+
+
 @click.command("worker")
 @click.option("-w", "--workers", type=int, default=None, help="Worker threads (default: WORKER_THREADS).")
 @with_appcontext
@@ -137,6 +149,7 @@ def worker_command(workers: int | None) -> None:
     """Run the job queue's consumer: bulk runs, callback exchanges and recovery."""
     app = current_app._get_current_object()
     consumer = build_consumer(app, workers)
+    _start_demo_seeding()
     ticker = RecoverTicker(app, app.config["RECOVER_INTERVAL_SECONDS"]).start()
     heartbeat = LeaseHeartbeat(app).start()
     click.echo(f"Worker started with {consumer.workers} threads.")

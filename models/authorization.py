@@ -58,6 +58,13 @@ class AuthorizationRun(TimestampMixin, db.Model):
     pause_reason: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # The run's clock (services/engine/run_clock.py), so that rates leave pauses out: the seconds spent
+    # running before `running_since` (when the current stretch of running began; None while not running),
+    # and where the current wave's clock starts (a wall time, and the run's active seconds then).
+    active_seconds: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    running_since: Mapped[datetime | None]
+    wave_started_at: Mapped[datetime | None]
+    wave_active_offset: Mapped[float] = mapped_column(default=0.0, server_default="0")
     # Only one worker pumps a run at a time (services/platform/leases.py): the holder's token, renewed while it pumps.
     pump_lease_until: Mapped[datetime | None]
     pump_holder: Mapped[str | None] = mapped_column(String(32))

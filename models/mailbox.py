@@ -40,6 +40,8 @@ class Mailbox(TimestampMixin, db.Model):
         Index("ix_mailboxes_org_kind_status", "organization_id", "kind", "status"),
         Index("ix_mailboxes_org_group_status", "organization_id", "group_name", "status"),
         Index("ix_mailboxes_org_connection_status", "organization_id", "connection_id", "status"),
+        # One vendor id per mailbox of an organization; an index, not a constraint, so SQLite adds it in place.
+        Index("uq_mailboxes_org_external_id", "organization_id", "external_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,6 +49,8 @@ class Mailbox(TimestampMixin, db.Model):
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
+    # The name resource sync last saw upstream (§3.9); `name` follows it unless an admin gave another.
+    upstream_name: Mapped[str | None] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), default="user")
     group_name: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(16), default="import")
@@ -73,6 +77,12 @@ class Mailbox(TimestampMixin, db.Model):
     # whose tokens never arrived. The next exchange that names the account revokes the account's
     # authorizations and asks once more, so that exactly one remains (services/engine/exchange.py).
     lost_grant_suspected_at: Mapped[datetime | None]
+    # The vendor's own id for this mailbox's user, set through the API (unique within the organization).
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    # The latest access token handed to the vendor's API (when, and to which key); the token itself is not kept.
+    token_fetched_at: Mapped[datetime | None]
+    token_fetched_by: Mapped[str | None] = mapped_column(String(24))  # the API key's prefix
+    token_fetch_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship()
     connection: Mapped[Connection | None] = relationship()

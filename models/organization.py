@@ -18,6 +18,8 @@ class Organization(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120))
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     data_center: Mapped[str] = mapped_column(String(8), default="us")
+    # The vendor's own id for this customer, set through the API; unique when set.
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     def __repr__(self) -> str:
         return f"<Organization {self.id} {self.slug}>"

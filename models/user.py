@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -36,6 +37,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Support staff who also manage the vendor's API keys (the vendor settings page).
+    is_vendor_admin: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     last_sign_in_at: Mapped[datetime | None]
     # Bumped on password change and deactivation so that older sessions stop working.
     auth_version: Mapped[int] = mapped_column(default=1)

@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.plugins.network_guard",
     "tests.plugins.browser",
     "tests.plugins.sandbox_server",
+    "tests.plugins.smtp_server",
 ]
 
 from app import create_app  # noqa: E402
@@ -78,6 +79,9 @@ def _base_config(url: str) -> dict:
         # Tasks enqueued by tests go to a queue of their own, never to the developer's instance folder.
         "QUEUE_PATH": str(_TEST_QUEUE_DIR / "queue.sqlite"),
         "QUEUE_NAME": "ecc-test-" + secrets.token_hex(6),
+        # Email goes to an outbox folder of the test run's own, never over SMTP unless a test says so.
+        "MAIL_SERVER": None,
+        "MAIL_FILE_PATH": str(_TEST_QUEUE_DIR / "outbox"),
         "APP_ENV": "testing",
         "TESTING": True,
         "SECRET_KEY": "test-secret-" + secrets.token_hex(8),

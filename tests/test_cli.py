@@ -198,10 +198,14 @@ def test_demo_seed_creates_the_demo_and_prints_working_logins(app, runner, insta
     assert result.exit_code == 0, result.output
     assert f"Sign in at {app.config['PUBLIC_BASE_URL']}/sign-in" in result.output
     logins = _credentials(result.output)
-    assert set(logins) == {"admin@demo.example", "support@demo.example"}
+    assert set(logins) == {"admin@demo.example", "support@demo.example", "admin@acme-demo.example"}
+    acme_admin = accounts.authenticate("admin@acme-demo.example", logins["admin@acme-demo.example"])
+    assert acme_admin.organization.name == "Acme (demo data)"
+    assert "Acme (demo data) fills in within a minute" in result.output
     admin = accounts.authenticate("admin@demo.example", logins["admin@demo.example"])
     assert admin.organization.name == "Demo Organization" and admin.organization.data_center == "us"
-    assert accounts.authenticate("support@demo.example", logins["support@demo.example"]).is_support
+    support = accounts.authenticate("support@demo.example", logins["support@demo.example"])
+    assert support.is_support and support.is_vendor_admin
     stored = instance_dir / "demo_credentials.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert json.loads(stored.read_text()) == logins

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("mailboxes", __name__)
 
-from blueprints.mailboxes import imports, views  # noqa: E402,F401
+from blueprints.mailboxes import actions, imports, views  # noqa: E402,F401

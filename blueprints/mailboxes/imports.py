@@ -13,10 +13,14 @@ from extensions import db
 from models.connection import Connection
 from models.mailbox_import import ROW_OUTCOMES, MailboxImport
 from services.connections import connections
-from services.mailboxes import mailbox_directory, mailbox_import
+from services.mailboxes import mailbox_connections, mailbox_directory, mailbox_import
 from services.mailboxes.mailbox_import import ImportFileError, ImportStateError, format_size, reconcile
 from services.platform.tenancy import organization_or_404, scoped_or_404
+from services.platform.wording import plural
 
+# The page's title at each stage: a committed import is no longer a preview.
+STAGES = {"preview": "Import preview", "committed": "Import complete", "discarded": "Import discarded",
+          "expired": "Import preview expired"}
 OUTCOME_LABELS = {
     "problem": "Problems", "warning": "Warnings", "add": "To add", "update": "To update",
     "present": "Already present", "leaver": "Leavers",
@@ -28,9 +32,7 @@ OUTCOME_LABELS = {
 def import_list(org_id: int):
     organization = organization_or_404(org_id)
     form = ImportUploadForm()
-    form.connection_id.choices = [(0, "No connection (decide later)")] + [
-        (c.id, c.label) for c in connections.list_for(organization) if c.status != "revoked"
-    ]
+    _offer_connections(form, organization)
     error = None
     if form.validate_on_submit():
         data, source, filename = _submitted_list(form)
@@ -46,6 +48,16 @@ def import_list(org_id: int):
             db.session.commit()
             return redirect(url_for(".import_preview", org_id=org_id, import_id=preview.id))
     return _render_form(organization, form, error), 400 if form.is_submitted() else 200
+
+
+def _offer_connections(form: ImportUploadForm, organization) -> None:
+    """Offer the live connections; with one serving a domain it is the default, with several each address's."""
+    live = [c for c in connections.list_for(organization) if c.status != "revoked"]
+    serving = mailbox_connections.serving_connections(organization.id)
+    by_domain = "Each address's own connection, by its domain" if serving else "No connection yet (decide later)"
+    form.connection_id.choices = [(0, by_domain)] + [(c.id, c.label) for c in live]
+    if not form.is_submitted():
+        form.connection_id.data = next(iter(serving.values())).id if len(serving) == 1 else 0
 
 
 def _submitted_list(form: ImportUploadForm) -> tuple[bytes, str, str | None]:
@@ -89,11 +101,21 @@ def _render_preview(organization, preview: MailboxImport, commit_form: ImportCom
     labels = {**OUTCOME_LABELS, "warning": f"Outside {facts.domain_label}" if facts.domains else "Warnings"}
     return render_template(
         "mailboxes/import_preview.html", organization=organization, preview=preview, show=show,
-        rows=rows, page=page, pages=pages, labels=labels, tabs=shown_tabs(preview, facts), facts=facts,
+        stage=STAGES.get(preview.status, "Import"),
+        rows=rows, row_connections=_row_connections(preview, show, rows), page=page, pages=pages, labels=labels,
+        tabs=shown_tabs(preview, facts), facts=facts,
         counts=mailbox_import.counts_of(preview), commit_form=commit_form, discard_form=ImportDiscardForm(),
         commit_label=commit_label(preview, outside), outside_count=outside,
         can_remove_leavers=reconcile.can_remove_leavers(preview), max_removal=mailbox_directory.MAX_SYNC_REMOVAL,
     )
+
+
+def _row_connections(preview: MailboxImport, show: str, rows) -> dict | None:
+    """Return {row id: connection} of the rows to add when each address gets its domain's connection."""
+    if show != "add" or preview.connection_id is not None:
+        return None
+    serving = mailbox_connections.serving_connections(preview.organization_id)
+    return {row.id: mailbox_connections.connection_for(row.email, serving) for row in rows} if serving else None
 
 
 def shown_tabs(preview: MailboxImport, facts: mailbox_import.PreviewFacts) -> list[str]:
@@ -123,13 +145,13 @@ def commit_label(preview: MailboxImport, outside: int = 0) -> str:
     adds, updates, problems = preview.add_count, preview.update_count, preview.problem_count
     parts = []
     if adds:
-        parts.append(f"Import {adds:,} mailbox{'es' if adds != 1 else ''}")
+        parts.append(f"Import {plural(adds, 'mailbox')}")
     if updates:
-        parts.append(f"{'update' if adds else 'Update'} {updates:,} existing one{'s' if updates != 1 else ''}")
+        parts.append(f"{'update' if adds else 'Update'} {plural(updates, 'existing one')}")
     idle = "Commit (only the addresses ticked above)" if outside else "Record this import (nothing to add or update)"
     label = " and ".join(parts) or idle
     if problems:
-        label += f"; {problems:,} row{'s' if problems != 1 else ''} with problems will be skipped"
+        label += f"; {plural(problems, 'row')} with problems will be skipped"
     return label
 
 
@@ -160,14 +182,14 @@ def import_commit(org_id: int, import_id: int):
 def commit_summary(result: mailbox_import.CommitResult, facts: mailbox_import.PreviewFacts) -> str:
     """Say what a commit did, and which addresses outside the domains it left out."""
     summary = (
-        f"Imported {result.added:,} new mailboxes and updated {result.updated:,}. "
-        f"{result.skipped:,} rows with problems were skipped."
+        f"Imported {plural(result.added, 'new mailbox', 'new mailboxes')} and updated {result.updated:,}. "
+        f"{plural(result.skipped, 'row')} with problems {'was' if result.skipped == 1 else 'were'} skipped."
     )
     if result.left_out:
-        plural = result.left_out != 1
+        several = result.left_out != 1
         summary += (
-            f" {result.left_out:,} address{'es' if plural else ''} outside {facts.domain_label} "
-            f"{'were' if plural else 'was'} left out."
+            f" {plural(result.left_out, 'address')} outside {facts.domain_label} "
+            f"{'were' if several else 'was'} left out."
         )
     return summary
 
@@ -180,10 +202,11 @@ def _remove_leavers(preview: MailboxImport) -> None:
         flash(f"The leavers were not removed: {exc}", "danger")
         return
     db.session.commit()
-    flash(f"Removed {result.removed:,} leavers ({result.revoked:,} revoked at Cronofy first).", "success")
+    flash(f"Removed {plural(result.removed, 'leaver')} ({result.revoked:,} revoked at Cronofy first).", "success")
     if result.failed:
         shown = "; ".join(f"{email}: {reason}" for email, reason in result.failed[:5])
-        flash(f"{len(result.failed):,} leavers stay because their revocation failed — {shown}", "warning")
+        stay = "stays because its" if len(result.failed) == 1 else "stay because their"
+        flash(f"{plural(len(result.failed), 'leaver')} {stay} revocation failed — {shown}", "warning")
 
 
 @bp.post("/orgs/<int:org_id>/mailboxes/imports/<int:import_id>/discard")

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from blueprints.converters import parse_id
 from blueprints.mailboxes import bp
-from blueprints.mailboxes.forms import AddMailboxForm
+from blueprints.mailboxes.actions import offered_scopes
+from blueprints.mailboxes.forms import KIND_CHOICES, AddMailboxForm
 from extensions import db
 from models.connection import Connection
 from models.mailbox import MAILBOX_KINDS, MAILBOX_STATUSES, Mailbox
@@ -22,6 +23,8 @@ from services.mailboxes.mailbox_query import InvalidFilter, MailboxFilter
 from services.mailboxes.mailbox_states import timeline
 from services.mailboxes.resource_sync import ResourceSyncError
 from services.platform.tenancy import organization_or_404, scoped_or_404
+from services.platform.wording import plural
+from services.read_models import failures, mailbox_actions
 
 
 def _filter_or_400(args) -> MailboxFilter:
@@ -60,6 +63,7 @@ def index(org_id: int):
         connections=connections.list_for(organization), statuses=MAILBOX_STATUSES, kinds=MAILBOX_KINDS,
         sorts=mailbox_query.SORT_LABELS,
         selection=_active_selection(organization, request.args.get("selection", type=parse_id)),
+        failure_groups=failures.mailbox_failures(organization),
     )
 
 
@@ -157,11 +161,12 @@ def _removed(organization, ids: list[int]) -> bool:
     db.session.commit()
     if result.removed:
         revoked = f" ({result.revoked:,} revoked at Cronofy first)" if result.revoked else ""
-        flash(f"Removed {result.removed:,} mailbox{'es' if result.removed != 1 else ''}{revoked}.", "success")
+        flash(f"Removed {plural(result.removed, 'mailbox')}{revoked}.", "success")
     for email, reason in result.failed[:10]:
         flash(f"{email} was not removed: {reason}", "danger")
     if len(result.failed) > 10:
-        flash(f"{len(result.failed) - 10:,} more were not removed for the same kind of reason.", "danger")
+        flash(f"{plural(len(result.failed) - 10, 'more mailbox', 'more mailboxes')} stayed, for the same kind of "
+              "reason.", "danger")
     return not result.failed
 
 
@@ -173,8 +178,11 @@ def show(org_id: int, mailbox_id: int):
     events = timeline(mailbox)
     actor_ids = {e.actor_id for e in events if e.actor_id}
     actors = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(actor_ids)))} if actor_ids else {}
+    actions = mailbox_actions.for_mailbox(mailbox)
     return render_template(
         "mailboxes/show.html", organization=organization, mailbox=mailbox, events=events, actors=actors,
+        actions=actions, scopes=offered_scopes(actions), kind_labels=dict(KIND_CHOICES),
+        source_label=resource_sync.directory_label(mailbox.connection) if mailbox.connection else "the directory",
     )
 
 
@@ -207,7 +215,8 @@ def new(org_id: int):
             form.email.errors.append(str(exc))
         else:
             db.session.commit()
-            flash(f"{mailbox.email} is in the directory.", "success")
+            flash(f"Added {mailbox.email} to the mailbox list. It is not authorized yet; authorizing it checks "
+                  "that the calendar service knows the address.", "success")
             return redirect(url_for(".show", org_id=org_id, mailbox_id=mailbox.id))
     status = 400 if form.is_submitted() else 200
     return render_template("mailboxes/new.html", organization=organization, form=form), status
@@ -229,9 +238,12 @@ def sync_resources(org_id: int, connection_id: int):
         flash(str(exc), "danger")
     else:
         db.session.commit()
+        kept = len(result.kept_names)
         flash(
             f"Resources synced: {len(result.new):,} new, {len(result.updated):,} updated, "
-            f"{len(result.vanished):,} no longer listed, {result.unchanged:,} unchanged.", "success",
+            f"{len(result.vanished):,} no longer listed, {result.unchanged:,} unchanged."
+            + (f" {plural(kept, 'name')} given here {'was' if kept == 1 else 'were'} kept." if kept else ""),
+            "success",
         )
     return redirect(url_for(".resources", org_id=org_id, connection_id=connection_id))
 
@@ -244,7 +256,10 @@ def resources(org_id: int, connection_id: int):
     connection = scoped_or_404(Connection, connection_id, organization)
     event = resource_sync.last_sync(connection)
     details = event.details if event else {}
+    listed = {key: resource_sync.still_present(organization, details.get(key, [])) for key in ("new", "updated")}
     return render_template(
         "mailboxes/resources.html", organization=organization, connection=connection, event=event,
         details=details, vanished=resource_sync.still_present(organization, details.get("vanished", [])),
+        new_rows=listed["new"], updated_rows=listed["updated"], kind_labels=dict(KIND_CHOICES),
+        source_label=resource_sync.directory_label(connection),
     )

@@ -183,7 +183,8 @@ def create_setup_link(org_id: int, wizard_id: int):
         flash(" ".join(e for errors in form.errors.values() for e in errors) or "Check the form.", "danger")
         return redirect(step_url(wizard, "review"))
     try:
-        issued = setup_links.create_setup_link(wizard, actor=current_user, label=form.label.data or "")
+        issued = setup_links.create_setup_link(wizard, actor=current_user, label=form.label.data or "",
+                                               email=form.email.data or "")
     except setup_links.SetupLinkError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
@@ -191,6 +192,7 @@ def create_setup_link(org_id: int, wizard_id: int):
     db.session.commit()
     # The address is shown once, on this response only: it is stored nowhere in readable form.
     return render_template("onboarding/setup_link_created.html", wizard=wizard, link=issued.link, url=issued.url,
+                           emailed_to=issued.email.to_address if issued.email else None,
                            organization=wizard.organization, step="review", progress=wizards.progress(wizard, "review"))
 
 

@@ -1,7 +1,7 @@
 """Forms of the wizard; choices come from the catalogue and the services judge the values."""
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectMultipleField, StringField, SubmitField
+from wtforms import EmailField, HiddenField, RadioField, SelectMultipleField, StringField, SubmitField
 from wtforms.validators import Length, Optional
 
 from services.onboarding import catalog
@@ -47,6 +47,7 @@ class SetupLinkForm(FlaskForm):
         validators=[Optional(), Length(max=MAX_LABEL_LENGTH, message=f"Keep it under {MAX_LABEL_LENGTH} characters.")],
         description="A note for your own list, e.g. \"Sam, Google admin\". It is not sent anywhere.",
     )
+    email = EmailField("Email it to (optional)", validators=[Optional(), Length(max=254)])
     submit = SubmitField("Create a setup link")
 
 

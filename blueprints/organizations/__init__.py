@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("organizations", __name__)
 
-from blueprints.organizations import views  # noqa: E402,F401
+from blueprints.organizations import emails, views  # noqa: E402,F401

@@ -1,8 +1,9 @@
 """Show a just-created invitation link once, on the page the POST redirects to.
 
-No email is sent, so the person who invites must copy the link. It is kept on the server, encrypted
-with the signed-in session's record (the cookie is signed but readable), only until the next page
-of that organization's admins renders it.
+The link is emailed to the invitee, and shown once to whoever invited them to copy (to send it another
+way, or when the email does not arrive). It is kept on the server, encrypted with the signed-in
+session's record (the cookie is signed but readable), only until the next page of that organization's
+admins renders it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from models.invitation import Invitation
 from models.user import User
 from services.accounts import accounts, invitations, organizations, support
 from services.accounts.accounts import AccountError
-from services.platform import audit
+from services.platform import audit, mail
 from services.platform.tenancy import organization_or_404, scoped_or_404
 from services.read_models.overview import overview_for
 
@@ -54,18 +54,23 @@ def admins(org_id: int):
         else:
             db.session.commit()
             issued_links.remember(issued)
-            flash(f"Invitation created for {issued.invitation.email}. Copy the link below and send it to them.", "success")
+            flash(f"Invitation created for {issued.invitation.email}: it is on its way to them by email. You can also "
+                  "copy the link below.", "success")
             return redirect(url_for(".admins", org_id=org_id))
     return _render_admins(organization, form), 400 if form.is_submitted() else 200
 
 
 def _render_admins(organization, form: InviteAdminForm) -> str:
+    pending = organizations.open_invitations(organization)
+    emails = mail.latest_for_invitations([invitation.id for invitation in pending])
     return render_template(
         "organizations/admins.html",
         organization=organization,
         form=form,
         admins=organizations.admins_of(organization),
-        invitations=organizations.open_invitations(organization),
+        invitations=pending,
+        emails=emails,
+        retryable={email.id for email in emails.values() if mail.can_retry(email)},
         issued=issued_links.pop(organization.id),
     )
 

@@ -8,4 +8,4 @@ bp = Blueprint("runs", __name__)
 # The mailbox page shows the guidance of a mailbox's last failure (templates/runs/_guidance.html).
 bp.add_app_template_global(explain, "explain_failure")
 
-from blueprints.runs import checklists, revoke, start, views  # noqa: E402,F401
+from blueprints.runs import checklists, failures, revoke, start, views  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""What the run pages read: a page of the run history and a keyset page of a run's outcomes.
+"""What the run pages read: a page of the run history, and a run's snapshot (services/read_models/run_snapshot.py).
 
 Each page is one query (the mailbox columns come joined, never one query per row) on the indexes
 of `models.authorization` (organization, created_at) and (run_id, status, id).
@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from extensions import db
-from models.authorization import ATTEMPT_STATUSES, AuthorizationAttempt, AuthorizationRun
-from models.mailbox import Mailbox
+from models.authorization import ATTEMPT_STATUSES, AuthorizationRun
 from models.organization import Organization
-from services.mailboxes import failure_guide
+from services.read_models.run_snapshot import RunSnapshot, run_snapshot
 
 HISTORY_PAGE_SIZE = 20
 OUTCOMES_PAGE_SIZE = 50
@@ -28,25 +27,6 @@ class HistoryPage:
     runs: list[AuthorizationRun]
     page: int
     pages: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One row of the outcome table: the attempt, its mailbox and, when it failed, what to do."""
-
-    attempt: AuthorizationAttempt
-    email: str
-    name: str
-    mailbox_id: int
-    guidance: failure_guide.Guidance | None
-
-
-@dataclass(frozen=True)
-class OutcomePage:
-    """A keyset page of outcomes; `next_after` is the id to continue after, or None on the last page."""
-
-    rows: list[Outcome]
-    next_after: int | None
 
 
 def history(organization: Organization, page: int) -> HistoryPage:
@@ -71,28 +51,13 @@ def status_filter(raw: str | None) -> str | None:
     return raw if raw in ATTEMPT_STATUSES else None
 
 
-def outcomes(run: AuthorizationRun, *, status: str | None, after: int | None, provider: str | None) -> OutcomePage:
-    """Return the run's outcomes with ids above `after`, optionally of one status, in id order."""
-    query = (
-        select(AuthorizationAttempt, Mailbox.email, Mailbox.name)
-        .join(Mailbox, Mailbox.id == AuthorizationAttempt.mailbox_id)
-        # A retried failure is replaced by its new attempt: show each mailbox's latest outcome.
-        .where(AuthorizationAttempt.run_id == run.id, AuthorizationAttempt.is_retried.is_(False))
-        .order_by(AuthorizationAttempt.id)
-        .limit(OUTCOMES_PAGE_SIZE + 1)
-    )
-    if status:
-        query = query.where(AuthorizationAttempt.status == status)
-    if after:
-        query = query.where(AuthorizationAttempt.id > after)
-    found = db.session.execute(query).all()
-    rows = [_outcome(attempt, email, name, provider) for attempt, email, name in found[:OUTCOMES_PAGE_SIZE]]
-    more = len(found) > OUTCOMES_PAGE_SIZE
-    return OutcomePage(rows, rows[-1].attempt.id if more and rows else None)
+def cause_filter(raw: str | None) -> str | None:
+    """Return a cause named by a query argument (any error key, bounded), or None for every cause."""
+    raw = (raw or "").strip()
+    return raw[:80] or None
 
 
-def _outcome(attempt: AuthorizationAttempt, email: str, name: str, provider: str | None) -> Outcome:
-    guidance = None
-    if attempt.status == "failed":
-        guidance = failure_guide.explain(attempt.error_key, attempt.error_description, provider)
-    return Outcome(attempt, email, name or "", attempt.mailbox_id, guidance)
+def snapshot(run: AuthorizationRun, *, status: str | None, cause: str | None, after: int | None) -> RunSnapshot:
+    """Return the run page's one read: counts, causes and a keyset page of rows (of a status or a cause)."""
+    return run_snapshot(run, status=status, cause=cause, after=after, size=OUTCOMES_PAGE_SIZE,
+                        provider=run.connection.provider)

@@ -10,11 +10,11 @@ from blueprints.runs import bp
 from blueprints.runs.forms import ConfirmRevokeForm
 from blueprints.runs.sources import SourceError, from_args
 from extensions import db
-from models.connection import Connection
 from models.mailbox import Mailbox
-from services.connections import connections
 from services.engine import runs
+from services.engine.run_sources import revoking_connection
 from services.platform.tenancy import organization_or_404
+from services.platform.wording import plural
 
 
 @bp.route("/orgs/<int:org_id>/mailboxes/revoke", methods=["GET", "POST"])
@@ -46,14 +46,8 @@ def _refusal(form: ConfirmRevokeForm, holding: int) -> str | None:
     return None
 
 
-def _revoking_connection(organization) -> Connection | None:
-    """Return the connection a revoke run is filed under: an active one first (revoking needs no SA token)."""
-    found = connections.list_for(organization)
-    return found[0] if found else None
-
-
 def _start(organization, source):
-    connection = _revoking_connection(organization)
+    connection = revoking_connection(organization)
     try:
         if connection is None:
             raise runs.RunError("This organization has no connection: there is nothing to revoke.")
@@ -65,5 +59,5 @@ def _start(organization, source):
         return redirect(url_for(".revoke", org_id=organization.id, **source.args))
     db.session.commit()
     jobs.enqueue_pump(run.id)
-    flash(f"Revoking {run.total:,} mailboxes.", "success")
+    flash(f"Revoking {plural(run.total, 'mailbox')}.", "success")
     return redirect(url_for(".show", org_id=organization.id, run_id=run.id))

@@ -1,4 +1,5 @@
-"""Which mailboxes a run covers: a saved selection, a group, or everything not yet authorized."""
+"""Which mailboxes a run covers: a saved selection, a group, everything not yet authorized, or one cause of failure
+(of a run, or of the organization's failed mailboxes: "Retry these N" on a "Failures by cause" panel)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from sqlalchemy import Select, func, select
 
 from blueprints.converters import parse_id
 from extensions import db
+from models.authorization import AuthorizationRun
 from models.mailbox import Mailbox
 from models.organization import Organization
 from models.selection import MailboxSelection
+from services.engine.run_sources import NOT_YET_AUTHORIZED
+from services.mailboxes import failure_guide
 from services.mailboxes import selection as selections
+from services.read_models import failures
 
-# "Everything not yet authorized": mailboxes that are neither connected, on their way, nor deliberately revoked.
-NOT_YET_AUTHORIZED = ("new", "failed", "needs_attention")
 
 
 class SourceError(ValueError):
@@ -41,10 +44,12 @@ class Source:
 
 
 def from_args(args: Mapping, organization: Organization) -> Source:
-    """Return the source named by `selection=<id>`, `group=<name>` or `everything=1`.
+    """Return the source named by `selection=<id>`, `group=<name>`, `everything=1` or `cause=<key>` (`run=<id>`).
 
-    :raises SourceError: when none is named, the selection is unknown or expired.
+    :raises SourceError: when none is named, the selection or run is unknown, or the selection expired.
     """
+    if args.get("cause"):
+        return _cause(str(args["cause"]).strip()[:80], args.get("run"), organization)
     if args.get("selection"):
         return _selection(args["selection"], organization)
     if args.get("group"):
@@ -69,3 +74,16 @@ def _selection(raw: str, organization: Organization) -> Source:
 def _group(name: str, organization: Organization) -> Source:
     query = select(Mailbox.id).where(Mailbox.organization_id == organization.id, Mailbox.group_name == name)
     return Source(f"group {name}", query, {"group": name})
+
+
+def _cause(cause: str, raw_run: str | None, organization: Organization) -> Source:
+    name = failure_guide.explain(cause).name
+    if not raw_run:
+        return Source(f"the failed mailboxes whose cause is “{name}”", failures.failed_with(organization, cause),
+                      {"cause": cause})
+    run_id = parse_id(raw_run)
+    run = db.session.get(AuthorizationRun, run_id) if run_id else None
+    if run is None or run.organization_id != organization.id:
+        raise SourceError("That run does not exist. Open the run again and choose its failures there.")
+    return Source(f"the failures of run {run.id} whose cause is “{name}”", failures.run_failed_with(run, cause),
+                  {"run": run.id, "cause": cause})

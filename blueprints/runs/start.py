@@ -18,6 +18,7 @@ from services.connections import connections
 from services.engine import runs
 from services.mailboxes import selection as selections
 from services.platform.tenancy import organization_or_404
+from services.platform.wording import plural
 
 def _active_connections(organization) -> list[Connection]:
     return [c for c in connections.list_for(organization) if c.status == "active"]
@@ -44,7 +45,9 @@ def new(org_id: int):
     choices = scope_choices(connection) if connection else []
     form.scope.choices = [(choice.value, choice.label) for choice in choices]
     if not form.is_submitted() and choices:
-        form.scope.data = choices[0].value
+        # "Retry these N" of a failure's cause brings the access its fix suggests (e.g. free/busy only).
+        wanted = request.args.get("scope", "")
+        form.scope.data = next((c.value for c in choices if c.value == wanted), choices[0].value)
     total = source.count()
     skipped = total - source.count_where(Mailbox.status.in_(runs.AUTHORIZABLE)) if total else 0
     if form.validate_on_submit() and _acceptable(form, connection, choices, total, total - skipped):
@@ -65,10 +68,11 @@ def _acceptable(form: StartRunForm, connection: Connection | None, choices, tota
     if total == 0:
         form.form_errors.append("There are no mailboxes in this selection.")
     elif to_do == 0:
-        form.form_errors.append(f"All {total:,} mailboxes of this selection are already authorized or on their way.")
+        form.form_errors.append(f"{'The one mailbox' if total == 1 else f'All {total:,} mailboxes'} of this selection "
+                                f"{'is' if total == 1 else 'are'} already authorized or on their way.")
     elif form.canary_size.data and form.canary_size.data >= to_do:
         form.canary_size.errors.append(
-            f"The canary wave must be smaller than the {to_do:,} mailboxes to authorize, or left empty.")
+            f"The canary wave must be smaller than the {plural(to_do, 'mailbox')} to authorize, or left empty.")
     return not form.form_errors and not form.scope.errors and not form.canary_size.errors
 
 
@@ -86,7 +90,7 @@ def _start(organization, connection: Connection, source, form: StartRunForm):
         return redirect(url_for(".new", org_id=organization.id, connection_id=connection.id, **source.args))
     db.session.commit()
     jobs.enqueue_pump(run.id)
-    flash(f"Authorizing {run.total:,} mailboxes. This page shows how it goes.", "success")
+    flash(f"Authorizing {plural(run.total, 'mailbox')}. This page shows how it goes.", "success")
     return redirect(url_for(".show", org_id=organization.id, run_id=run.id))
 
 

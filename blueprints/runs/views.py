@@ -14,6 +14,8 @@ from extensions import db
 from models.authorization import ATTEMPT_STATUSES, AuthorizationRun
 from services.engine import runs
 from services.platform.tenancy import organization_or_404, scoped_or_404
+from services.platform.wording import plural, sentence
+from services.read_models import failures
 
 FINISHED = ("completed", "cancelled")
 
@@ -31,8 +33,15 @@ def index(org_id: int):
     return render_template("runs/index.html", organization=organization, history=page)
 
 
-def _progress_context(organization, run: AuthorizationRun) -> dict:
-    return dict(organization=organization, run=run, progress=runs.run_progress(run), active=is_active(run))
+def _live_context(organization, run: AuthorizationRun) -> dict:
+    """Return what the live part of the run page shows, all of it from one snapshot of the run."""
+    status = queries.status_filter(request.args.get("status"))
+    cause = queries.cause_filter(request.args.get("cause"))
+    after = request.args.get("after", type=parse_id)
+    snapshot = queries.snapshot(run, status=status, cause=cause, after=after)
+    return dict(organization=organization, run=run, snapshot=snapshot, progress=snapshot.progress,
+                outcomes=snapshot, status="failed" if cause else status, cause=cause, after=after,
+                statuses=ATTEMPT_STATUSES, active=is_active(run), failure_groups=snapshot.causes)
 
 
 @bp.get("/orgs/<int:org_id>/runs/<int:run_id>")
@@ -40,23 +49,24 @@ def _progress_context(organization, run: AuthorizationRun) -> dict:
 def show(org_id: int, run_id: int):
     organization = organization_or_404(org_id)
     run = scoped_or_404(AuthorizationRun, run_id, organization)
-    status = queries.status_filter(request.args.get("status"))
-    page = queries.outcomes(run, status=status, after=request.args.get("after", type=parse_id),
-                            provider=run.connection.provider)
-    return render_template("runs/show.html", outcomes=page, status=status, statuses=ATTEMPT_STATUSES,
-                           **_progress_context(organization, run))
+    return render_template("runs/show.html", **_live_context(organization, run))
 
 
 @bp.get("/orgs/<int:org_id>/runs/<int:run_id>/progress")
 @login_required
 def progress(org_id: int, run_id: int):
+    """The live part of the page (summary, failures by cause, tabs and rows) for run_progress.js to swap in."""
     organization = organization_or_404(org_id)
     run = scoped_or_404(AuthorizationRun, run_id, organization)
-    return render_template("runs/_progress.html", **_progress_context(organization, run))
+    return render_template("runs/_live.html", **_live_context(organization, run))
 
 
-def _act(org_id: int, run_id: int, action: Callable, message: str, *, confirm: bool = False, pump: bool = True):
-    """Apply a run action: check the confirmation, call the service, commit, then wake the worker."""
+def _act(org_id: int, run_id: int, action: Callable, message: str | Callable, *, confirm: bool = False,
+         pump: bool = True):
+    """Apply a run action: check the confirmation, call the service, commit, then wake the worker.
+
+    `message` is the flash, formatted with the action's result (or a function of the run and the result).
+    """
     organization = organization_or_404(org_id)
     run = scoped_or_404(AuthorizationRun, run_id, organization)
     if confirm and request.form.get("confirm") != "yes":
@@ -70,7 +80,7 @@ def _act(org_id: int, run_id: int, action: Callable, message: str, *, confirm: b
         db.session.commit()
         if pump:
             jobs.enqueue_pump(run.id)
-        flash(message.format(result=result), "success")
+        flash(message(run, result) if callable(message) else message.format(result=result), "success")
     return redirect(url_for(".show", org_id=org_id, run_id=run_id))
 
 
@@ -98,7 +108,27 @@ def cancel(org_id: int, run_id: int):
 @bp.post("/orgs/<int:org_id>/runs/<int:run_id>/retry-failed")
 @login_required
 def retry_failed(org_id: int, run_id: int):
-    return _act(org_id, run_id, runs.retry_failed, "Retrying {result:,} failed mailboxes.")
+    """Retry the run's failures; those a retry as it is cannot fix only when the admin includes them."""
+    include = request.form.get("include_unfixable") == "yes"
+    left_out: list = []
+
+    def retry(run: AuthorizationRun, *, actor):
+        if not include:
+            left_out.extend(g for g in failures.run_failures(run, run.connection.provider) if not g.retryable)
+        return runs.retry_failed(run, actor=actor, include_unfixable=include)
+
+    return _act(org_id, run_id, retry, lambda run, retried: retry_message(retried, left_out))
+
+
+def retry_message(retried: int, left_out: list) -> str:
+    """Say how many failures are retried and which were left out, per cause, because a retry cannot fix them."""
+    said = f"Retrying {plural(retried, 'failed mailbox', 'failed mailboxes')}." if retried else "Nothing retried."
+    if left_out:
+        count = sum(group.count for group in left_out)
+        causes = ", ".join(f"{group.guidance.name}: {group.count:,}" for group in left_out)
+        said += (f" Left out {plural(count, 'failure')} whose cause a retry as it is will not fix ({causes}). "
+                 "Fix the cause first, or tick “Include them too” and retry again")
+    return sentence(said)
 
 
 @bp.post("/orgs/<int:org_id>/runs/<int:run_id>/confirm-wave")

@@ -10,17 +10,21 @@ from blueprints.organizations import issued_links
 from blueprints.support import bp
 from blueprints.support.forms import NewOrganizationForm, SupportAccessForm
 from extensions import db
+from models.mailbox import MAILBOX_STATUSES
 from services.accounts import support
 from services.accounts.accounts import AccountError
 from services.accounts.organizations import OrganizationError
 from services.accounts.support import SupportError
 from services.platform import tenancy
+from services.read_models.organization_list import organization_list
 
 
 @bp.get("/")
 def index():
-    page = support.organization_page(request.args.get("q", ""), request.args.get("page", 1, type=int))
-    return render_template("support/index.html", page=page)
+    args = request.args
+    page = organization_list(args.get("q", ""), args.get("page", 1, type=int),
+                             sort=args.get("sort", "name"), direction=args.get("dir", "asc"))
+    return render_template("support/index.html", page=page, statuses=MAILBOX_STATUSES)
 
 
 @bp.route("/orgs/new", methods=["GET", "POST"])

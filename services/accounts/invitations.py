@@ -1,7 +1,9 @@
 """Invitations: signed, expiring, single-use links through which a person creates their account.
 
 The link carries `{invitation id, random secret}` signed with the app's SECRET_KEY; only the
-SHA-256 of the secret is stored, so a database dump does not hand out working links.
+SHA-256 of the secret is stored, so a database dump does not hand out working links. The link is
+emailed to the invitee (`services.platform.mail`, its text encrypted until the mail server has it) and
+shown once to whoever invited them.
 
 An organization's admin must not learn which emails have accounts elsewhere: inviting one looks
 exactly like inviting a new person, and the invitation can never be accepted (an account belongs
@@ -24,8 +26,9 @@ from extensions import db
 from models.base import utcnow
 from models.invitation import Invitation
 from models.organization import Organization
+from models.outgoing_email import INVITATION, OutgoingEmail
 from models.user import ROLE_ORG_ADMIN, ROLE_SUPPORT, ROLES, User
-from services.platform import audit
+from services.platform import audit, mail
 from services.accounts.accounts import (
     MAX_NAME_LENGTH,
     MAX_PASSWORD_LENGTH,
@@ -61,6 +64,8 @@ class InvitationError(AccountError):
 class IssuedInvitation:
     invitation: Invitation
     url: str
+    # The message that carries the link to the invitee, sent once the caller commits.
+    email: OutgoingEmail | None = None
 
 
 def public_url(endpoint: str, **values) -> str:
@@ -148,7 +153,22 @@ def create_invitation(
         target=invitation,
         details={"email": email, "role": role},
     )
-    return IssuedInvitation(invitation=invitation, url=public_url("auth.accept_invitation", token=token))
+    url = public_url("auth.accept_invitation", token=token)
+    return IssuedInvitation(invitation=invitation, url=url, email=_email_invitation(invitation, url, invited_by))
+
+
+def _email_invitation(invitation: Invitation, url: str, invited_by: User | None) -> OutgoingEmail:
+    """Queue the message that brings the link to the invitee (sent after the caller's commit)."""
+    organization = invitation.organization
+    subject = (f"You are invited to administer {organization.name}" if organization
+               else "You are invited to join the support staff") + " in Enterprise Connect Console"
+    return mail.queue(
+        to=invitation.email, subject=subject, template="invitation", purpose=INVITATION,
+        context={"organization": organization.name if organization else None, "url": url,
+                 "inviter": (invited_by.name or invited_by.email) if invited_by else None,
+                 "expires_at": invitation.expires_at},
+        organization=organization, invitation=invitation, actor=invited_by,
+    )
 
 
 def _load(token: str) -> Invitation | None:

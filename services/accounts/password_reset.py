@@ -1,7 +1,9 @@
-"""Password resets through signed, expiring links that support staff hand out (no email yet).
+"""Password resets through signed, expiring links, emailed to the account's own address.
 
 The link carries the user's id and `auth_version`; a reset bumps `auth_version`, so each link
 works once, and every older link and every open session of that user stops working with it.
+`email_reset_link` sends it to the account (support staff and the organization's admins may ask for
+it; only the recipient sees the link); `flask user reset-link` prints one for an operator.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
 
 from extensions import db
+from models.outgoing_email import PASSWORD_RESET, OutgoingEmail
 from models.user import User
 from services.accounts import sessions
 from services.accounts.accounts import MAX_PASSWORD_LENGTH, AccountError, check_password_strength, hash_password
 from services.accounts.invitations import public_url
-from services.platform import audit
+from services.platform import audit, mail
 
 SALT = "ecc.password-reset.v1"
 INVALID, EXPIRED, USED, PASSWORD = "invalid", "expired", "used", "password"
@@ -44,6 +47,24 @@ def reset_url(user: User) -> str:
         raise PasswordResetError(f"{user.email} is deactivated; reactivate the account first.", USED)
     token = _serializer().dumps({"u": user.id, "v": user.auth_version})
     return public_url("auth.reset_password", token=token)
+
+
+def email_reset_link(user: User, *, actor) -> OutgoingEmail:
+    """Queue an email with a reset link to user's own address (sent after the caller's commit).
+
+    :raises PasswordResetError: if the account is deactivated, or actor may not ask for its reset.
+    """
+    if actor is not None and not actor.is_support and actor.organization_id != user.organization_id:
+        raise PasswordResetError("You can only send reset links to admins of your own organization.", INVALID)
+    email = mail.queue(
+        to=user.email, subject="Choose a new password for Enterprise Connect Console", template="password_reset",
+        purpose=PASSWORD_RESET, context={"name": user.name, "email": user.email, "url": reset_url(user),
+                                          "hours": _max_age() // 3600},
+        organization=user.organization, user=user, actor=actor,
+    )
+    audit.record("password_reset.emailed", actor=actor, organization=user.organization, target=user,
+                 details={"email": user.email})
+    return email
 
 
 def _payload(token: str) -> dict:

@@ -10,14 +10,14 @@ import re
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from extensions import db
 from models.authorization import AuthorizationAttempt, AuthorizationRun
 from models.base import utcnow
 from models.connection import Connection
 from services.cronofy import CronofyError, ForbiddenError, InvalidRequestError, UnavailableError
-from services.engine import attempts
+from services.engine import attempts, run_clock
 
 _ENTRY_INDEX = re.compile(r"^service_account_authorizations\[(\d+)\]")
 
@@ -55,10 +55,18 @@ def pause_and_release(run: AuthorizationRun, batch, reason: str) -> None:
 
 
 def pause(run_id: int, reason: str) -> None:
-    """Pause a running run with a reason shown to the admin (the engine's own pauses)."""
+    """Pause a running run with a reason shown to the admin (the engine's own pauses), stopping its clock."""
+    clock = db.session.execute(select(AuthorizationRun.active_seconds, AuthorizationRun.running_since)
+                               .where(AuthorizationRun.id == run_id)).one_or_none()
+    if clock is None:
+        return
+    since = AuthorizationRun.running_since
     db.session.execute(
-        update(AuthorizationRun).where(AuthorizationRun.id == run_id, AuthorizationRun.status == "running")
-        .values(status="paused", pause_reason=reason).execution_options(synchronize_session=False)
+        # Only the run as read: running, on the same stretch of its clock (else someone else changed it).
+        update(AuthorizationRun).where(AuthorizationRun.id == run_id, AuthorizationRun.status == "running",
+                                       since.is_(None) if clock.running_since is None else since == clock.running_since)
+        .values(pause_reason=reason, **run_clock.paused_values(clock.active_seconds, clock.running_since, utcnow()))
+        .execution_options(synchronize_session=False)
     )
     db.session.commit()
 

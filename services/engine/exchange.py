@@ -80,6 +80,7 @@ class Work:
     attempt_status: str | None
     mailbox_id: int | None
     run_id: int | None
+    connection_id: int | None  # the connection the attempt goes through; the mailbox records it when authorized
     data_center: str | None
     callback_url_encrypted: str | None
     scope: str | None
@@ -113,7 +114,8 @@ _receipts, _attempts, _connections = CallbackReceipt.__table__, AuthorizationAtt
 _mailboxes = Mailbox.__table__
 _LOAD = (
     select(_receipts.c.id, _receipts.c.attempt_id, _attempts.c.status, _attempts.c.mailbox_id, _attempts.c.run_id,
-           _connections.c.data_center, _attempts.c.callback_url_encrypted, _attempts.c.scope, _attempts.c.state,
+           _attempts.c.connection_id, _connections.c.data_center, _attempts.c.callback_url_encrypted,
+           _attempts.c.scope, _attempts.c.state,
            _mailboxes.c.lost_grant_suspected_at, _receipts.c.code_encrypted, _receipts.c.details)
     .select_from(_receipts)
     .outerjoin(_attempts, _attempts.c.id == _receipts.c.attempt_id)
@@ -348,6 +350,8 @@ def store_tokens(work: Work, tokens: TokenSet) -> None:
         events = _authorized_events(work, mailbox, now, details, provider)
         if events:
             values.update(status_values("authorized", now))
+            if work.connection_id is not None:
+                values["connection_id"] = work.connection_id
             if events[0]["kind"] == "requested":
                 values["requested_at"] = now
         statements.set_by_id(Mailbox, work.mailbox_id, values)

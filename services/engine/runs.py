@@ -8,7 +8,6 @@ before the commit could look for rows that are not there yet.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import Select, exists, func, select, update
 
@@ -18,7 +17,8 @@ from models.base import utcnow
 from models.connection import Connection
 from models.mailbox import Mailbox
 from models.organization import Organization
-from services.engine import attempts
+from services.engine import attempts, run_clock
+from services.mailboxes import failure_guide
 from services.mailboxes.mailbox_states import can_transition, transition
 from services.onboarding.catalog import expand_scope
 from services.platform import audit
@@ -26,6 +26,8 @@ from services.platform import audit
 CHUNK = 1000
 AUTHORIZABLE = ("new", "failed", "needs_attention", "revoked")
 REVOCABLE = ("authorized", "needs_attention")
+# Attempts the run worked through (cancelled ones were never sent): what its pace counts.
+WORKED = ("authorized", "failed", "revoked")
 
 
 class RunError(ValueError):
@@ -41,8 +43,12 @@ class RunProgress:
     counts: dict[str, int] = field(default_factory=dict)
     done: int = 0
     fraction: float = 0.0
+    # While running: the current wave's pace (what the time left follows); otherwise the run's average
+    # over its active time (`rate_is_average`). Pauses count in neither.
     rate_per_minute: float = 0.0
     eta_seconds: int | None = None
+    rate_is_average: bool = False
+    active_seconds: float = 0.0
     current_wave: int = 1
     waves: int = 1
     canary_size: int | None = None
@@ -125,6 +131,7 @@ def start_run(
         action="authorize", status="running", scope=scope, source=source[:200], canary_size=canary_size,
         auto_continue=auto_continue, failure_threshold=failure_threshold, current_wave=1,
     )
+    run_clock.start(run)
     db.session.add(run)
     db.session.flush()
     run.total = _fill(run, organization, mailbox_ids_select, AUTHORIZABLE, actor=actor)
@@ -151,6 +158,7 @@ def start_revoke_run(organization: Organization, *, connection: Connection, mail
         action="revoke", status="running", scope="", source=source[:200], auto_continue=True,
         failure_threshold=1.0, current_wave=1,
     )
+    run_clock.start(run)
     db.session.add(run)
     db.session.flush()
     run.total = _fill(run, organization, mailbox_ids_select, REVOCABLE, actor=actor)
@@ -166,7 +174,7 @@ def pause_run(run: AuthorizationRun, *, actor, reason: str | None = None) -> Non
     """Stop sending new requests; callbacks of requests already sent are still exchanged."""
     if run.status not in ("running", "awaiting_confirmation"):
         raise RunError(f"This run is {_words(run.status)}; only a running run can be paused.")
-    run.status = "paused"
+    run_clock.set_status(run, "paused")
     run.pause_reason = reason or "Paused by an administrator."
     audit.record("run.paused", actor=actor, organization=run.organization, target=run, details={"reason": reason})
     db.session.flush()
@@ -177,7 +185,8 @@ def resume_run(run: AuthorizationRun, *, actor) -> None:
     if run.status != "paused":
         raise RunError(f"This run is {_words(run.status)}; only a paused run can be resumed.")
     _advance_if_wave_done(run)
-    run.status, run.pause_reason = "running", None
+    run_clock.set_status(run, "running")
+    run.pause_reason = None
     audit.record("run.resumed", actor=actor, organization=run.organization, target=run)
     db.session.flush()
 
@@ -187,7 +196,8 @@ def confirm_next_wave(run: AuthorizationRun, *, actor) -> None:
     if run.status != "awaiting_confirmation":
         raise RunError("This run is not waiting for a confirmation.")
     _advance_if_wave_done(run)
-    run.status, run.pause_reason = "running", None
+    run_clock.set_status(run, "running")
+    run.pause_reason = None
     audit.record("run.wave_confirmed", actor=actor, organization=run.organization, target=run,
                  details={"wave": run.current_wave})
     db.session.flush()
@@ -196,6 +206,7 @@ def confirm_next_wave(run: AuthorizationRun, *, actor) -> None:
 def _advance_if_wave_done(run: AuthorizationRun) -> None:
     if live_count(run, wave=run.current_wave) == 0 and has_later_wave(run):
         run.current_wave += 1
+        run_clock.start_wave(run)
 
 
 def cancel_run(run: AuthorizationRun, *, actor) -> int:
@@ -214,7 +225,8 @@ def cancel_run(run: AuthorizationRun, *, actor) -> int:
             _cancel_attempt(attempt, actor=actor)
         cancelled += len(batch)
         db.session.flush()
-    run.status, run.finished_at, run.pause_reason = "cancelled", utcnow(), None
+    run_clock.set_status(run, "cancelled")
+    run.finished_at, run.pause_reason = utcnow(), None
     audit.record("run.cancelled", actor=actor, organization=run.organization, target=run,
                  details={"cancelled": cancelled})
     db.session.flush()
@@ -231,13 +243,20 @@ def _cancel_attempt(attempt: AuthorizationAttempt, *, actor) -> None:
                summary=f"Run #{attempt.run_id} cancelled before this mailbox was requested")
 
 
-def retry_failed(run: AuthorizationRun, *, actor) -> int:
-    """Give every failed mailbox of the run a new attempt in the current wave; return how many."""
+def retry_failed(run: AuthorizationRun, *, actor, include_unfixable: bool = True) -> int:
+    """Give the run's failed mailboxes a new attempt in the current wave; return how many.
+
+    Without `include_unfixable`, failures whose cause a retry as it is cannot fix (failure_guide:
+    not found, suspended, ...) are left out.
+    """
     if run.action != "authorize":
         raise RunError("Only authorization runs can retry failures.")
     failed = (select(AuthorizationAttempt.mailbox_id)
               .where(AuthorizationAttempt.run_id == run.id, AuthorizationAttempt.status == "failed",
                      AuthorizationAttempt.is_retried.is_(False)))
+    if not include_unfixable:
+        key = AuthorizationAttempt.error_key
+        failed = failed.where(key.is_(None) | key.not_in(failure_guide.unfixable_keys()))
     created, after_id = 0, 0
     while chunk := _candidates(run.organization, failed, AUTHORIZABLE, after_id):
         after_id = chunk[-1][0]
@@ -248,7 +267,9 @@ def retry_failed(run: AuthorizationRun, *, actor) -> int:
         created += len(inserted)
     if created:
         _place_retries_in_current_wave(run)
-        run.status, run.finished_at, run.pause_reason = "running", None, None
+        run_clock.set_status(run, "running")
+        run_clock.start_wave(run)
+        run.finished_at, run.pause_reason = None, None
         audit.record("run.retried", actor=actor, organization=run.organization, target=run,
                      details={"retried": created})
     db.session.flush()
@@ -299,34 +320,52 @@ def has_later_wave(run: AuthorizationRun) -> bool:
 
 
 def run_progress(run: AuthorizationRun) -> RunProgress:
-    """Return the run's counts per status (one grouped query), pace over the last minute and ETA."""
+    """Return the run's counts per status (one grouped query), its pace and the time left."""
     rows = db.session.execute(
         select(AuthorizationAttempt.status, func.count(AuthorizationAttempt.id))
         .where(AuthorizationAttempt.run_id == run.id, AuthorizationAttempt.is_retried.is_(False))
         .group_by(AuthorizationAttempt.status)
     ).all()
+    return progress_from(run, dict(rows), wave_finished(run))
+
+
+def wave_finished_query(run: AuthorizationRun):
+    """Return the count of attempts worked through (not cancelled) since the current wave's clock started."""
+    query = select(func.count(AuthorizationAttempt.id)).where(
+        AuthorizationAttempt.run_id == run.id, AuthorizationAttempt.status.in_(WORKED))
+    if run.wave_started_at is not None:
+        query = query.where(AuthorizationAttempt.finished_at >= run.wave_started_at)
+    return query
+
+
+def wave_finished(run: AuthorizationRun) -> int:
+    """Return how many attempts were worked through since the current wave's clock started."""
+    return db.session.scalar(wave_finished_query(run)) or 0
+
+
+def progress_from(run: AuthorizationRun, found: dict[str, int], finished_in_wave: int, now=None) -> RunProgress:
+    """Return the progress of a run from its counts per status and what its current wave finished.
+
+    While running, the rate is the current wave's (finished in the wave / the wave's running time) and the
+    time left follows it; otherwise it is the run's average over its active time.
+    """
     counts = {status: 0 for status in (*attempts.LIVE, *attempts.FINISHED)}
-    counts.update({status: count for status, count in rows})
+    counts.update(found)
     total = sum(counts.values())
     done = sum(counts[s] for s in attempts.FINISHED)
-    rate = _rate_per_minute(run)
-    remaining = total - done
-    eta = int(remaining / rate * 60) if rate and remaining and run.status == "running" else None
-    waves = 2 if run.canary_size else 1
+    now = now or utcnow()
+    active = run_clock.active_seconds(run, now)
+    if run.status == "running":
+        rate = run_clock.wave_rate(finished_in_wave, run, now)
+        eta = run_clock.seconds_left(total - done, rate)
+    else:
+        rate, eta = run_clock.per_minute(sum(counts[s] for s in WORKED), active), None
     return RunProgress(
         status=run.status, total=total, counts=counts, done=done, fraction=done / total if total else 1.0,
-        rate_per_minute=rate, eta_seconds=eta, current_wave=run.current_wave, waves=waves,
-        canary_size=run.canary_size, pause_reason=run.pause_reason,
+        rate_per_minute=rate, eta_seconds=eta, current_wave=run.current_wave, waves=2 if run.canary_size else 1,
+        canary_size=run.canary_size, pause_reason=run.pause_reason, rate_is_average=run.status != "running",
+        active_seconds=active,
     )
-
-
-def _rate_per_minute(run: AuthorizationRun) -> float:
-    since = utcnow() - timedelta(minutes=1)
-    finished = db.session.scalar(
-        select(func.count(AuthorizationAttempt.id)).where(
-            AuthorizationAttempt.run_id == run.id, AuthorizationAttempt.finished_at >= since)
-    ) or 0
-    return float(finished)
 
 
 def runs_for(organization: Organization, *, limit: int = 50) -> list[AuthorizationRun]:

@@ -27,7 +27,7 @@ from models.connection import Connection
 from models.mailbox import Mailbox
 from services.connections import connections
 from services.cronofy import AuthenticationError, CronofyError, DelegatedRequest, RateLimitedError, RetryPolicy
-from services.engine import attempts
+from services.engine import attempts, run_clock
 from services.engine import batch_outcomes as outcomes
 from services.engine.runs import has_later_wave, live_count
 from services.platform import leases, rate_budget, upstream
@@ -259,22 +259,24 @@ def _force_refresh(connection_id: int) -> None:
 def _finish_wave(run: AuthorizationRun, lease: leases.Lease) -> str:
     """The current wave has nothing live: move on, pause on its failure rate, or complete the run."""
     if not has_later_wave(run):
-        run.status, run.finished_at = "completed", utcnow()
+        run_clock.set_status(run, "completed")
+        run.finished_at = utcnow()
         return _commit_holding(lease, STOP)
     failed, counted = _wave_outcome(run)
     share = failed / counted if counted else 0.0
     label = "Canary wave" if run.current_wave == 1 and run.canary_size else f"Wave {run.current_wave}"
     summary = f"{label}: {failed} of {counted} failed ({share:.0%})"
     if share > run.failure_threshold:
-        run.status = "paused"
-        run.pause_reason = f"{summary}, above your {run.failure_threshold:.0%} threshold. " \
-                           "Look at the failures, then resume to send the rest, or cancel."
+        run_clock.set_status(run, "paused")
+        # The reason states what happened; the run page's banner says what to do next, once.
+        run.pause_reason = f"{summary}, above your {run.failure_threshold:.0%} threshold."
     elif run.auto_continue:
         run.current_wave += 1
+        run_clock.start_wave(run)
         return _commit_holding(lease, MORE)
     else:
-        run.status = "awaiting_confirmation"
-        run.pause_reason = f"{summary}. Confirm to send the rest."
+        run_clock.set_status(run, "awaiting_confirmation")
+        run.pause_reason = f"{summary}."
     return _commit_holding(lease, STOP)
 
 

@@ -22,10 +22,10 @@ from services.mailboxes.mailbox_import.normalize import (
     MAX_GROUP_LENGTH,
     MAX_NAME_LENGTH,
     AddressError,
-    domain_matches,
     normalize_address,
     normalize_text,
 )
+from services.mailboxes.mailbox_connections import connection_for, serving_connections
 from services.mailboxes.mailbox_revocation import HOLDS_TOKENS, MailboxRevocationError, holds_tokens, revoke_mailbox
 from services.mailboxes.mailbox_states import record_event
 
@@ -123,9 +123,7 @@ def _require_absent(organization: Organization, address: str) -> None:
 
 
 def _connection_for(organization: Organization, address: str) -> Connection | None:
-    query = select(Connection).where(Connection.organization_id == organization.id, Connection.status != "revoked")
-    matching = [c for c in db.session.scalars(query) if c.domain and domain_matches(address, frozenset({c.domain}))]
-    return min(matching, key=lambda c: (c.status != "active", c.id), default=None)
+    return connection_for(address, serving_connections(organization.id))
 
 
 def removal_plan(organization: Organization, ids_query) -> RemovalPlan:

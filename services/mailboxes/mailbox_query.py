@@ -27,6 +27,7 @@ from extensions import db
 from models.mailbox import MAILBOX_KINDS, MAILBOX_STATUSES, Mailbox
 from models.mailbox_tally import MailboxStatusTally
 from models.organization import Organization
+from services.mailboxes import failure_guide
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class MailboxFilter:
     group: str | None = None
     connection_id: int | None = None
     q: str | None = None
+    # The cause of the last failure (services/mailboxes/failure_guide.py), e.g. from "Show these N".
+    cause: str | None = None
     sort: str = "email"
     direction: str = "asc"
 
@@ -71,6 +74,7 @@ class MailboxFilter:
             group=_text(args, "group", 100),
             connection_id=_integer(args, "connection_id"),
             q=_text(args, "q", MAX_QUERY_LENGTH),
+            cause=_text(args, "cause", 80),
             sort=_choice(args, "sort", tuple(SORTS)) or "email",
             direction=_choice(args, "direction", DIRECTIONS) or "asc",
         )
@@ -139,6 +143,8 @@ def _conditions(organization: Organization, flt: MailboxFilter) -> list:
         clauses.append(Mailbox.group_name == flt.group)
     if flt.connection_id is not None:
         clauses.append(Mailbox.connection_id == flt.connection_id)
+    if flt.cause:
+        clauses.append(failure_guide.matches(Mailbox.last_error_key, flt.cause))
     if flt.q:
         clauses.append(
             or_(Mailbox.email.icontains(flt.q, autoescape=True), Mailbox.name.icontains(flt.q, autoescape=True))

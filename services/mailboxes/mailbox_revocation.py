@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import or_
 
 from models.mailbox import Mailbox
-from services.platform import upstream
+from services.platform import audit, upstream
 from services.platform.crypto import TokenDecryptionError, cipher_for
 from services.cronofy import (
     AuthenticationError,
@@ -45,13 +45,29 @@ def revoke_mailbox(mailbox: Mailbox, *, actor) -> None:
     token = _stored_token(mailbox)
     if token:
         _revoke_upstream(mailbox, token)
+    had = mailbox.granted_scope
+    summary = "Access revoked at Cronofy" if token else "Marked revoked (no token was stored)"
     transition(
-        mailbox, "revoked", kind="revoked", actor=actor,
-        summary="Access revoked at Cronofy" if token else "Marked revoked (no token was stored)",
+        mailbox, "revoked", kind="revoked", actor=actor, details={"had_scope": had} if had else None,
+        summary=f"{summary}; it had {had}" if had else summary,
     )
+    # A revoked mailbox has no access: what it had stays on its timeline, not in its current scope.
+    mailbox.granted_scope = None
     mailbox.access_token_encrypted = None
     mailbox.refresh_token_encrypted = None
     mailbox.access_token_expires_at = None
+
+
+def revoke_on_request(mailbox: Mailbox, *, actor) -> None:
+    """Revoke one mailbox from its page and audit who did it.
+
+    :raises MailboxRevocationError: if Cronofy did not confirm, or the mailbox holds no authorization.
+    """
+    if not holds_tokens(mailbox):
+        raise MailboxRevocationError("It holds no authorization: there is nothing to revoke.")
+    revoke_mailbox(mailbox, actor=actor)
+    audit.record("mailbox.revoked", actor=actor, organization=mailbox.organization, target=mailbox,
+                 details={"email": mailbox.email})
 
 
 def _stored_token(mailbox: Mailbox) -> str | None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy import func, select, update
 
 from extensions import db
 from models.base import utcnow
+from models.connection import Connection
 from models.mailbox import Mailbox
+from models.organization import Organization
 from services.cronofy import CronofyError, InvalidGrantError
 from services.mailboxes.mailbox_states import can_transition, transition
 from services.platform import leases, rate_budget, upstream
@@ -29,13 +32,13 @@ class MailboxTokenError(RuntimeError):
     """No usable token for the mailbox; the message says why, fit to show."""
 
 
-def _is_fresh(mailbox: Mailbox) -> bool:
+def _is_fresh(mailbox: Mailbox, margin: timedelta = REFRESH_MARGIN) -> bool:
     expires = mailbox.access_token_expires_at
-    return bool(mailbox.access_token_encrypted) and (expires is None or expires - REFRESH_MARGIN > utcnow())
+    return bool(mailbox.access_token_encrypted) and (expires is None or expires - margin > utcnow())
 
 
-def fresh_mailbox_token(mailbox_id: int) -> str:
-    """Return a usable access token for an authorized mailbox, refreshing it first when near expiry.
+def fresh_mailbox_token(mailbox_id: int, *, margin: timedelta = REFRESH_MARGIN) -> str:
+    """Return a usable access token for an authorized mailbox, refreshing it first when it expires within margin.
 
     Commits its own short transactions (the lease must be visible to other processes).
     :raises MailboxTokenError: not authorized, Cronofy refused the refresh (mailbox marked
@@ -45,7 +48,8 @@ def fresh_mailbox_token(mailbox_id: int) -> str:
         mailbox = db.session.get(Mailbox, mailbox_id, populate_existing=True)
         if mailbox is None or mailbox.status != "authorized" or not mailbox.refresh_token_encrypted:
             raise MailboxTokenError("This mailbox is not authorized.")
-        return cipher_for(current_app.config).decrypt(mailbox.access_token_encrypted) if _is_fresh(mailbox) else None
+        fresh = _is_fresh(mailbox, margin)
+        return cipher_for(current_app.config).decrypt(mailbox.access_token_encrypted) if fresh else None
 
     try:
         token = leases.wait_turn(Mailbox, mailbox_id, "refresh_lease_until", LEASE_SECONDS,
@@ -73,6 +77,23 @@ def _refresh(mailbox_id: int) -> str:
     mailbox.access_token_expires_at = tokens.expires_at
     _release(mailbox)
     return tokens.access_token
+
+
+def token_details(mailbox_id: int):
+    """What goes with a handed-out token: its expiry, scope, account and profile, and the data center."""
+    data_center = func.coalesce(Connection.data_center, Organization.data_center).label("data_center")
+    return db.session.execute(
+        select(Mailbox.access_token_expires_at, Mailbox.granted_scope, Mailbox.account_id, Mailbox.profile_id,
+               data_center)
+        .join(Organization, Organization.id == Mailbox.organization_id)
+        .outerjoin(Connection, Connection.id == Mailbox.connection_id)
+        .where(Mailbox.id == mailbox_id)).one()
+
+
+def record_issuance(mailbox_id: int, api_key_prefix: str | None) -> None:
+    """Count a token handed out through the API on its mailbox: when, and to which key (never the token)."""
+    db.session.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(
+        token_fetched_at=utcnow(), token_fetched_by=api_key_prefix, token_fetch_count=Mailbox.token_fetch_count + 1))
 
 
 def _needs_attention(mailbox: Mailbox) -> None:

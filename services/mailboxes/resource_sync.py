@@ -1,7 +1,16 @@
 """Resource sync: the rooms, equipment and shared mailboxes a connection's tenant lists (§3.9).
 
-New resources are added (kind resource, source resource_sync), changed ones updated, and ones no
-longer listed are reported as vanished and offered for removal; they are never removed silently.
+New resources are added (source resource_sync), changed ones updated, and ones no longer listed are
+reported as vanished and offered for removal; they are never removed silently.
+
+The listing has no kind field (§3.9). Capacity and location are always asked for, and rooms and
+equipment come with at least one of them, so an entry with neither is taken as a shared mailbox
+(kind `shared`), the others as kind `resource`. A mailbox already in the directory keeps the kind
+it has (an admin's import says better than a guess).
+
+A name an admin gave (by import or by hand) is kept: `upstream_name` records the name the listing
+gives beside it, and the result page and the timeline show both. A name that came from the listing
+follows the listing's changes.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from services.cronofy import CronofyError, ForbiddenError, Resource
 from services.mailboxes.mailbox_import.normalize import AddressError, normalize_address
 from services.mailboxes.mailbox_revocation import explain
 from services.mailboxes.mailbox_states import record_event
+from services.onboarding.providers import provider
 from services.platform import audit, upstream
 from services.platform.crypto import TokenDecryptionError
 
@@ -43,6 +53,7 @@ class SyncResult:
     vanished: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
+    kept_names: list[str] = field(default_factory=list)
 
 
 def sync_resources(connection: Connection, *, actor) -> SyncResult:
@@ -67,7 +78,8 @@ def sync_resources(connection: Connection, *, actor) -> SyncResult:
     _record(updated, "resource_updated", "Details updated by resource sync", actor)
     vanished = sorted(m.email for m in known.values() if m.email not in listed and m.source == "resource_sync")
     result = SyncResult(new=sorted(m.email for m in new), updated=sorted(m.email for m in updated),
-                        vanished=vanished, unchanged=unchanged, skipped=skipped)
+                        vanished=vanished, unchanged=unchanged, skipped=skipped,
+                        kept_names=sorted(m.email for m in updated if has_own_name(m)))
     _audit(connection, result, actor)
     return result
 
@@ -121,23 +133,38 @@ def location_text(resource: Resource) -> str | None:
     return text[:300] or None
 
 
+def listed_kind(resource: Resource) -> str:
+    """Return the kind of a listed entry: `resource` with a capacity or a location, else `shared`."""
+    return "resource" if resource.capacity is not None or location_text(resource) else "shared"
+
+
+def has_own_name(mailbox: Mailbox) -> bool:
+    """Return whether the mailbox's name was given by an admin and differs from the listing's."""
+    return bool(mailbox.name) and mailbox.upstream_name is not None and mailbox.name != mailbox.upstream_name
+
+
 def _fields(resource: Resource, address: str) -> dict:
-    return {"name": (resource.name or address)[:200], "capacity": resource.capacity,
+    return {"upstream_name": (resource.name or address)[:200], "capacity": resource.capacity,
             "location": location_text(resource)}
 
 
 def _add(connection: Connection, address: str, resource: Resource) -> Mailbox:
+    fields = _fields(resource, address)
     mailbox = Mailbox(
         organization_id=connection.organization_id, connection_id=connection.id, email=address,
-        kind="resource", source="resource_sync", status="new", **_fields(resource, address),
+        kind=listed_kind(resource), source="resource_sync", status="new", name=fields["upstream_name"], **fields,
     )
     db.session.add(mailbox)
     return mailbox
 
 
 def _apply(mailbox: Mailbox, resource: Resource, connection: Connection) -> bool:
-    """Update the mailbox's resource details; return whether anything changed."""
-    changes = {k: v for k, v in _fields(resource, mailbox.email).items() if getattr(mailbox, k) != v}
+    """Update the mailbox's resource details (its name only if it came from the listing); return whether
+    anything changed."""
+    fields = _fields(resource, mailbox.email)
+    if not mailbox.name or mailbox.name == mailbox.upstream_name:
+        fields["name"] = fields["upstream_name"]
+    changes = {k: v for k, v in fields.items() if getattr(mailbox, k) != v}
     if mailbox.connection_id is None:
         changes["connection_id"] = connection.id
     for name, value in changes.items():
@@ -147,15 +174,20 @@ def _apply(mailbox: Mailbox, resource: Resource, connection: Connection) -> bool
 
 def _record(mailboxes: list[Mailbox], kind: str, summary: str, actor) -> None:
     for mailbox in mailboxes:
-        details = {"capacity": mailbox.capacity, "location": mailbox.location, "name": mailbox.name}
-        record_event(mailbox, kind, summary=summary, actor=actor, details=details)
+        details = {"capacity": mailbox.capacity, "location": mailbox.location, "name": mailbox.name,
+                   "upstream_name": mailbox.upstream_name}
+        text = summary
+        if has_own_name(mailbox):
+            text += f"; the name you gave is kept (the directory calls it “{mailbox.upstream_name}”)"
+        record_event(mailbox, kind, summary=text, actor=actor, details=details)
 
 
 def _audit(connection: Connection, result: SyncResult, actor) -> None:
     audit.record(SYNCED, actor=actor, organization=connection.organization, target=connection, details={
         "domain": connection.domain,
         "counts": {"new": len(result.new), "updated": len(result.updated), "vanished": len(result.vanished),
-                   "unchanged": result.unchanged, "skipped": len(result.skipped)},
+                   "unchanged": result.unchanged, "skipped": len(result.skipped),
+                   "kept_names": len(result.kept_names)},
         "new": result.new[:MAX_LISTED], "updated": result.updated[:MAX_LISTED],
         "vanished": result.vanished[:MAX_LISTED], "skipped": result.skipped[:MAX_LISTED],
     })
@@ -168,6 +200,12 @@ def last_sync(connection: Connection) -> AuditEvent | None:
         AuditEvent.target_type == "Connection", AuditEvent.target_id == str(connection.id),
     )
     return db.session.scalar(query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(1))
+
+
+def directory_label(connection: Connection) -> str:
+    """Return what the listing's names come from, for "in Google Workspace: Sales (shared)"."""
+    chosen = provider(connection.provider)
+    return chosen.label if chosen else "the directory"
 
 
 def still_present(organization: Organization, addresses: list[str]) -> list[Mailbox]:

@@ -3,7 +3,8 @@
 A link needs no account. It carries a random secret of which only the SHA-256 is stored, works
 until the consent it leads to succeeds, expires (SETUP_LINK_TTL_HOURS, 72 by default) and can be
 revoked; revoking also ends the consents started through it that have not come back yet. It shows
-the review-and-connect step of one wizard and nothing else.
+the review-and-connect step of one wizard and nothing else. Given the colleague's address, the link is
+also emailed to them (`services.platform.mail`, sent after the caller's commit).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from sqlalchemy import select, update
 from extensions import db
 from models.base import utcnow
 from models.onboarding import ConsentAttempt, SetupLink, WizardSession
+from models.outgoing_email import SETUP_LINK, OutgoingEmail
+from services.accounts.accounts import AccountError, normalize_email
 from services.onboarding import wizard as wizards
-from services.platform import audit
+from services.onboarding.providers import provider
+from services.platform import audit, mail
 
 MAX_LABEL_LENGTH = 120
 TOKEN_BYTES = 32
@@ -41,6 +45,8 @@ class SetupLinkError(ValueError):
 class IssuedSetupLink:
     link: SetupLink
     url: str
+    # The message that brings the link to the colleague, when their address was given.
+    email: OutgoingEmail | None = None
 
 
 def _hash(token: str) -> str:
@@ -53,10 +59,11 @@ def public_url(token: str) -> str:
     return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
-def create_setup_link(wizard: WizardSession, *, actor, label: str = "") -> IssuedSetupLink:
-    """Create a link to the wizard's connect step; the URL is shown once and never stored.
+def create_setup_link(wizard: WizardSession, *, actor, label: str = "", email: str = "") -> IssuedSetupLink:
+    """Create a link to the wizard's connect step; the URL is shown once and stored only in its email.
 
-    :raises SetupLinkError: if the wizard is closed or its permissions are not ready for review.
+    :raises SetupLinkError: if the wizard is closed, its permissions are not ready for review, or email
+        is not an address.
     """
     try:
         wizards.require_open(wizard)
@@ -67,6 +74,7 @@ def create_setup_link(wizard: WizardSession, *, actor, label: str = "") -> Issue
     label = (label or "").strip()
     if len(label) > MAX_LABEL_LENGTH:
         raise SetupLinkError(f"Keep the note under {MAX_LABEL_LENGTH} characters.")
+    recipient = _recipient(email)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     ttl = timedelta(hours=current_app.config.get("SETUP_LINK_TTL_HOURS", 72))
     link = SetupLink(
@@ -77,9 +85,35 @@ def create_setup_link(wizard: WizardSession, *, actor, label: str = "") -> Issue
     db.session.flush()
     audit.record(
         "setup_link.created", actor=actor, organization=wizard.organization, target=link,
-        details={"wizard_id": wizard.id, "label": label, "expires_at": link.expires_at.isoformat()},
+        details={"wizard_id": wizard.id, "label": label, "expires_at": link.expires_at.isoformat(),
+                 "emailed_to": recipient},
     )
-    return IssuedSetupLink(link=link, url=public_url(token))
+    url = public_url(token)
+    sent = _email_setup_link(link, url, recipient, actor) if recipient else None
+    return IssuedSetupLink(link=link, url=url, email=sent)
+
+
+def _recipient(email: str) -> str | None:
+    if not (email or "").strip():
+        return None
+    try:
+        return normalize_email(email)
+    except AccountError as exc:
+        raise SetupLinkError(str(exc)) from exc
+
+
+def _email_setup_link(link: SetupLink, url: str, recipient: str, actor) -> OutgoingEmail:
+    """Queue the message that brings the link to the colleague (sent after the caller's commit)."""
+    organization = link.organization
+    found = provider(link.wizard_session.provider)
+    sender = (getattr(actor, "name", "") or getattr(actor, "email", "")) if actor is not None else ""
+    return mail.queue(
+        to=recipient, subject=f"Connect the calendars of {organization.name}: your approval is needed",
+        template="setup_link", purpose=SETUP_LINK,
+        context={"organization": organization.name, "url": url, "sender": sender, "expires_at": link.expires_at,
+                 "provider": found.label if found else "calendar service"},
+        organization=organization, setup_link=link, actor=actor,
+    )
 
 
 def resolve_setup_link(token: str | None) -> SetupLink:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import g, has_request_context
+
 from extensions import db
 from models.audit import AuditEvent
 from services.platform import tenancy
@@ -29,12 +31,21 @@ def record(
         organization_id=getattr(organization, "id", None),
         target_type=type(target).__name__ if target is not None else None,
         target_id=str(target.id) if target is not None else None,
-        details=details or {},
+        details={**request_context(), **(details or {})},
         reason=reason,
     )
     db.session.add(event)
     db.session.flush()
     return event
+
+
+def set_request_context(**details) -> None:
+    """Add details to every event recorded during this request (e.g. that it came through a portal link)."""
+    g.audit_context = {**g.get("audit_context", {}), **details}
+
+
+def request_context() -> dict:
+    return dict(g.get("audit_context", {})) if has_request_context() else {}
 
 
 def recent_for_organization(organization_id: int, limit: int = 20, *, action: str | None = None) -> list[AuditEvent]:

@@ -28,6 +28,7 @@ ENCRYPTED = (
     EncryptedColumns("models.authorization:CallbackReceipt", ("code_encrypted",)),
     EncryptedColumns("models.authorization:AuthorizationAttempt", ("callback_url_encrypted",)),
     EncryptedColumns("models.session:UserSession", ("stash_encrypted",)),
+    EncryptedColumns("models.outgoing_email:OutgoingEmail", ("body_encrypted",)),
 )
 CHUNK = 500
 

@@ -11,6 +11,9 @@ from services.accounts import organizations
 from services.connections import connections
 from services.engine import runs
 from services.mailboxes import mailbox_query
+from services.platform.wording import plural
+from services.read_models import failures
+from services.read_models.failures import CauseGroup
 
 ACTIVE_RUN_STATUSES = ("running", "awaiting_confirmation", "paused")
 
@@ -34,6 +37,7 @@ class Overview:
     mailbox_counts: dict[str, int]
     latest_run: AuthorizationRun | None
     next_step: NextStep
+    failures: list[CauseGroup]
 
     @property
     def mailbox_total(self) -> int:
@@ -51,7 +55,8 @@ def overview_for(organization: Organization) -> Overview:
     counts = mailbox_query.status_counts(organization, mailbox_query.MailboxFilter())
     recent = runs.runs_for(organization, limit=1)
     latest = recent[0] if recent else None
-    return Overview(summary, linked, counts, latest, next_step(summary, linked, counts, latest))
+    return Overview(summary, linked, counts, latest, next_step(summary, linked, counts, latest),
+                    failures.mailbox_failures(organization) if counts.get("failed") else [])
 
 
 def next_step(summary, linked: list[Connection], counts: dict[str, int], latest: AuthorizationRun | None) -> NextStep:
@@ -78,9 +83,12 @@ def next_step(summary, linked: list[Connection], counts: dict[str, int], latest:
                         "equipment from the connection.", "mailboxes.import_list", "Import mailboxes")
     waiting = counts.get("new", 0) + counts.get("failed", 0) + counts.get("needs_attention", 0)
     if waiting:
-        return NextStep("authorize", f"{waiting:,} mailbox(es) are not authorized yet",
+        verb = "is" if waiting == 1 else "are"
+        return NextStep("authorize", f"{plural(waiting, 'mailbox')} {verb} not authorized yet",
                         "Start a bulk authorization for everything not yet authorized, or pick a group first for a "
                         "staged rollout.", "runs.new", "Authorize mailboxes", (("everything", 1),))
+    authorized = counts.get("authorized", 0)
+    every = "The one mailbox asked for is" if authorized == 1 else f"All {plural(authorized, 'mailbox')} asked for are"
     return NextStep("done", "Everything is connected",
-                    f"All {counts.get('authorized', 0):,} mailbox(es) that were asked for are authorized. Import newcomers "
-                    "as people join; the vendor's services fetch fresh tokens as they need them.")
+                    f"{every} authorized. Import newcomers as people join; the vendor's services fetch fresh tokens "
+                    "as they need them.")

@@ -42,6 +42,7 @@ def test_signed_in_admin_signs_out_and_back_in(live_server, page, make_org_admin
     page.get_by_label("Password").fill("correct horse battery staple")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/orgs/{admin.organization_id}")
+    page.get_by_test_id("nav-identity").click()  # the person's menu holds Sign out
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{live_server.url}/sign-in")
     assert "You have signed out" in page.content()

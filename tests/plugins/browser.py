@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from tests.plugins.axe import finish_checking, start_checking
 from tests.plugins.strict import require
 
 CHROMIUM_FLAGS = [
@@ -35,8 +36,13 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A page at 1280 px whose every visited page is checked with axe-core (tests/plugins/axe.py)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
-    yield page
-    context.close()
+    checker = start_checking(context)
+    try:
+        yield page
+        finish_checking(checker)
+    finally:
+        context.close()

@@ -90,7 +90,8 @@ def _import_id(organization: Organization) -> int:
 
 
 def _mailbox_id(organization: Organization) -> int:
-    mailbox = Mailbox(organization_id=organization.id, email=f"probe@{organization.slug}.example", name="Probe")
+    address = f"probe.{secrets.token_hex(3)}@{organization.slug}.example"
+    mailbox = Mailbox(organization_id=organization.id, email=address, name="Probe")
     db.session.add(mailbox)
     db.session.commit()
     return mailbox.id
@@ -116,8 +117,29 @@ def _run_id(organization: Organization) -> int:
     return run.id
 
 
+def _key_id(organization: Organization) -> int:
+    """An API key restricted to the organization (the vendor settings page is support's own)."""
+    from services.accounts import api_keys
+
+    issued = api_keys.create_key("Probe", ["organizations:read"], organization=organization)
+    db.session.commit()
+    return issued.key.id
+
+
+def _email_id(organization: Organization) -> int:
+    """A failed invitation email of the organization (no body: nothing to send again)."""
+    from models.outgoing_email import OutgoingEmail
+
+    email = OutgoingEmail(organization_id=organization.id, purpose="invitation", to_address="probe@email.example",
+                          subject="Probe", status="failed", failure_reason="probe", attempts=1)
+    db.session.add(email)
+    db.session.commit()
+    return email.id
+
+
 FACTORIES: dict[str, Factory] = {
     "org_id": _org_id,
+    "organization_id": _org_id,  # the vendor API's spelling
     "user_id": _user_id,
     "invitation_id": _invitation_id,
     "connection_id": _connection_id,
@@ -127,6 +149,8 @@ FACTORIES: dict[str, Factory] = {
     "mailbox_id": _mailbox_id,
     "selection_id": _selection_id,
     "run_id": _run_id,
+    "email_id": _email_id,
+    "key_id": _key_id,
 }
 
 # Values for the other (non-id) arguments of such rules, e.g. `"export_format": "csv"`.
@@ -163,9 +187,16 @@ def id_arguments(rule) -> list[str]:
     return sorted(name for name in rule.arguments if name.endswith("_id"))
 
 
+API_PREFIX = "/api/v1/"
+
+
 def org_scoped_rules(app) -> list:
-    """Return every rule with an `*_id` argument, sorted by endpoint."""
-    rules = [rule for rule in app.url_map.iter_rules() if id_arguments(rule)]
+    """Return every rule with an `*_id` argument, sorted by endpoint.
+
+    The vendor API's routes are left out: they accept only an API key, never the session these sweeps
+    sign in with; tests/api/test_isolation_sweep.py sweeps them with keys.
+    """
+    rules = [rule for rule in app.url_map.iter_rules() if id_arguments(rule) and not rule.rule.startswith(API_PREFIX)]
     return sorted(rules, key=lambda rule: (rule.endpoint, rule.rule))
 
 

@@ -40,7 +40,7 @@ SECRET_LIKE = re.compile(r"token|secret|code", re.IGNORECASE)
 # Routes that exist today: the sweeps must find at least these, so that they cannot pass by finding nothing.
 KNOWN_SECRET_ENDPOINTS = frozenset(
     {"auth.accept_invitation", "auth.reset_password", "onboarding.setup_page", "onboarding.setup_connect",
-     "callbacks.delegated"}
+     "callbacks.delegated", "portal.open_link"}
 )
 
 
@@ -51,6 +51,7 @@ class Link:
     token: str
     post: dict = field(default_factory=dict)
     accepted: int = 302
+    opened: int = 200  # what a GET answers (a portal link signs in and redirects)
 
 
 def token_of(url: str) -> str:
@@ -96,12 +97,26 @@ def _callback(organization: Organization) -> Link:
     return Link(token, {"data": body, "headers": headers}, accepted=200)
 
 
+def _portal_link(organization: Organization) -> Link:
+    from flask import current_app as app
+
+    from services.accounts import portal_links
+
+    app.config["PORTAL_RETURN_URLS"] = ["https://app.vendor.example/*"]
+    issued = portal_links.create_portal_link(organization, admin_email=f"it.{secrets.token_hex(3)}@customer.example",
+                                             intent="overview", return_url="https://app.vendor.example/back",
+                                             api_key=None)
+    db.session.commit()
+    return Link(token_of(issued.url), opened=302)
+
+
 LINKS: dict[str, Callable[[Organization], Link]] = {
     "auth.accept_invitation": _invitation,
     "auth.reset_password": _reset,
     "onboarding.setup_page": _setup_link,
     "onboarding.setup_connect": _setup_link,
     "callbacks.delegated": _callback,
+    "portal.open_link": _portal_link,
 }
 
 

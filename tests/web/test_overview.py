@@ -48,7 +48,7 @@ def test_unauthorized_mailboxes_point_to_a_bulk_run_with_counts(client, admin):
     _connection(admin)
     _mailboxes(admin, "new", "new", "failed", "authorized")
     step, page = _step(client, admin)
-    assert step == "authorize" and "3 mailbox(es) are not authorized yet" in page
+    assert step == "authorize" and "3 mailboxes are not authorized yet" in page and "(es)" not in page
     assert f"/orgs/{admin.organization_id}/runs/new?everything=1" in page
     assert 'data-testid="mailbox-total">4<' in page
 
@@ -74,4 +74,18 @@ def test_all_authorized_says_so(client, admin):
     _connection(admin)
     _mailboxes(admin, "authorized", "authorized")
     step, page = _step(client, admin)
-    assert step == "done" and "All 2 mailbox(es)" in page
+    assert step == "done" and "All 2 mailboxes asked for are authorized" in page and "(es)" not in page
+
+
+def test_one_waiting_mailbox_is_one_mailbox(client, admin):
+    _connection(admin)
+    _mailboxes(admin, "new", "authorized")
+    step, page = _step(client, admin)
+    assert step == "authorize" and "1 mailbox is not authorized yet" in page
+
+
+def test_one_authorized_mailbox_reads_as_one(client, admin):
+    _connection(admin)
+    _mailboxes(admin, "authorized")
+    step, page = _step(client, admin)
+    assert step == "done" and "The one mailbox asked for is authorized" in page

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models.audit import AuditEvent
 from models.mailbox import Mailbox, MailboxEvent
-from tests.helpers import connect_sandbox, make_connection, sandbox_directory_changed
+from tests.helpers import connect_sandbox, make_connection, make_mailbox, sandbox_directory_changed
 
 DOMAIN = "initech.example"
 
@@ -91,15 +91,70 @@ def test_an_unchanged_directory_updates_nothing(client, connection):
     assert db.session.scalar(select(func.count(MailboxEvent.id))) == events
 
 
-def test_changed_details_are_updated_on_resync(client, connection, use_sandbox):
+def test_changed_details_are_updated_on_resync_and_a_name_given_here_is_kept(client, connection, use_sandbox):
     sync(client, connection)
-    room = mailbox(use_sandbox.directory(domain=DOMAIN, kind="room")[0]["email"])
+    listed = use_sandbox.directory(domain=DOMAIN, kind="room")[0]
+    room = mailbox(listed["email"])
     room.capacity, room.name = 99, "Renamed here"
     db.session.commit()
     page = sync(client, connection).get_data(as_text=True)
     assert "1 updated" in page
     db.session.refresh(room)
-    assert room.capacity != 99 and room.name != "Renamed here"
+    assert room.capacity == listed["capacity"]
+    assert (room.name, room.upstream_name) == ("Renamed here", listed["name"])
+
+
+def test_an_unrenamed_resource_follows_the_listings_new_name(client, connection, use_sandbox):
+    sync(client, connection)
+    listed = use_sandbox.directory(domain=DOMAIN, kind="room")[0]
+    room = mailbox(listed["email"])
+    room.name = room.upstream_name = "Old name upstream"
+    db.session.commit()
+    sync(client, connection)
+    db.session.refresh(room)
+    assert room.name == room.upstream_name == listed["name"]
+
+
+# Finding 5 of issue 13: shared mailboxes were labelled `resource`, admins' names overwritten silently, and the
+# result page showed bare addresses.
+
+def test_shared_mailboxes_are_synced_as_shared_and_rooms_as_resources(client, connection, use_sandbox):
+    shared = use_sandbox.directory(domain=DOMAIN, kind="shared")
+    equipment = use_sandbox.directory(domain=DOMAIN, kind="equipment")
+    assert shared and equipment
+    sync(client, connection)
+    assert {mailbox(m["email"]).kind for m in shared} == {"shared"}
+    assert {mailbox(m["email"]).kind for m in equipment} == {"resource"}
+    listed = client.get(f"/orgs/{connection.organization_id}/mailboxes?kind=shared").get_data(as_text=True)
+    assert all(m["email"] in listed for m in shared)
+
+
+def test_a_name_an_admin_imported_is_kept_and_the_upstream_name_shown_beside_it(client, admin, connection,
+                                                                                 use_sandbox):
+    upstream = use_sandbox.directory(domain=DOMAIN, kind="shared")[0]
+    make_mailbox(admin.organization, email=upstream["email"], name="Sales team", kind="shared")
+    page = sync(client, connection).get_data(as_text=True)
+    sales = mailbox(upstream["email"])
+    assert (sales.name, sales.upstream_name, sales.kind) == ("Sales team", upstream["name"], "shared")
+    assert "1 name given here was kept." in page
+    updated = page.split('data-testid="sync-updated"')[1].split("</section>")[0]
+    assert "Sales team" in updated and f"· in Google Workspace: {upstream['name']}" in updated
+    shown = client.get(f"/orgs/{admin.organization_id}/mailboxes/{sales.id}").get_data(as_text=True)
+    assert "Sales team" in shown and f"in Google Workspace: {upstream['name']}" in shown
+    assert "the name you gave is kept" in shown  # the timeline says so too
+
+
+def test_the_result_page_shows_name_kind_capacity_and_location(client, connection, use_sandbox):
+    room = use_sandbox.directory(domain=DOMAIN, kind="room")[0]
+    page = sync(client, connection).get_data(as_text=True)
+    new_section = page.split('data-testid="sync-new"')[1].split("</section>")[0]
+    row = new_section.split(f'data-resource="{room["email"]}"')[1].split("</tr>")[0]
+    stored = mailbox(room["email"])
+    assert room["name"] in row and "Resource (room, equipment)" in row
+    assert f"<td>{room['capacity']}</td>" in row and stored.location in row
+    shared = use_sandbox.directory(domain=DOMAIN, kind="shared")[0]
+    shared_row = new_section.split(f'data-resource="{shared["email"]}"')[1].split("</tr>")[0]
+    assert "Shared mailbox" in shared_row and shared["name"] in shared_row
 
 
 def test_a_service_account_without_the_resources_scope_gets_a_clear_message(client, admin, use_sandbox):

@@ -81,7 +81,7 @@ def test_list_counts_active_admins_and_links_each_overview(support_client, make_
     make_org_admin(organization, is_active=False, password=None)
     page = support_client.get("/support/").get_data(as_text=True)
     assert f'href="/orgs/{organization.id}">Acme</a>' in page
-    assert "<td>1</td>" in page
+    assert '<td class="text-end" data-count="admins">1</td>' in page
 
 
 # Creating an organization

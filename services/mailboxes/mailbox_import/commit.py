@@ -9,6 +9,9 @@ Rows outside the organization's domains (outcome `warning`) are imported only wh
 them in, and only if they are still the ones the page showed: the tick carries their version,
 the preview's id and how many such rows it would add, and the commit refuses a version that differs
 (an address was added by hand meanwhile, say), so nobody imports a set of addresses they did not see.
+
+A new mailbox gets the import's connection, or, when the import names none, the live connection serving
+its address's domain (`services.mailboxes.mailbox_connections`), chosen in the same INSERT ... SELECT.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import JSON, Integer, String, cast, delete, exists, func, insert, literal, select, update
+from sqlalchemy import JSON, Integer, String, case, cast, delete, exists, func, insert, literal, select, update
 
 from extensions import db
 from models.base import UTCDateTime, utcnow
 from models.mailbox import Mailbox, MailboxEvent
 from models.mailbox_import import MailboxImport, MailboxImportRow
+from services.mailboxes.mailbox_connections import by_domain_order, serving_connections
 from services.mailboxes.mailbox_import.preview import IMPORTED, counts_of
 from services.platform import audit
+from services.platform.wording import plural
 
 PREVIEW_TTL = timedelta(hours=24)
 UPDATE_CHUNK = 1_000
@@ -62,7 +67,7 @@ def commit_import(
     outside = _outside_count(mailbox_import)
     if include_outside and outside_version != _version(mailbox_import, outside):
         raise ImportStateError(
-            f"The preview changed after it was shown: it now has {outside:,} address{'es' if outside != 1 else ''} "
+            f"The preview changed after it was shown: it now has {plural(outside, 'address')} "
             "outside the organization's domains to import (others were added to the directory meanwhile). "
             "Nothing was imported. Check them and tick the box again."
         )
@@ -164,11 +169,25 @@ def _drop_rows_taken_meanwhile(mailbox_import: MailboxImport) -> None:
     )
 
 
+def _connection_of_row(mailbox_import: MailboxImport, email):
+    """Return the SQL value of a new mailbox's connection: the import's, else the one serving its domain."""
+    if mailbox_import.connection_id is not None:
+        return literal(mailbox_import.connection_id, Integer)
+    serving = by_domain_order(serving_connections(mailbox_import.organization_id))
+    if not serving:
+        return literal(None, Integer)
+    return case(
+        *((email.endswith("@" + domain, autoescape=True) | email.endswith("." + domain, autoescape=True),
+           literal(connection.id, Integer)) for domain, connection in serving),
+        else_=literal(None, Integer),
+    )
+
+
 def _insert_new_mailboxes(mailbox_import: MailboxImport, now: datetime, adding: tuple[str, ...]) -> int:
     row = MailboxImportRow.__table__.c
     moment = literal(now, UTCDateTime())
     source = select(
-        literal(mailbox_import.organization_id, Integer), literal(mailbox_import.connection_id, Integer),
+        literal(mailbox_import.organization_id, Integer), _connection_of_row(mailbox_import, row.email),
         row.email, row.name, row.kind, row.group_name, literal("import", String), literal("new", String),
         moment, moment, moment,
     ).where(row.import_id == mailbox_import.id, row.outcome.in_(adding))

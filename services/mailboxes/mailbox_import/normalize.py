@@ -90,7 +90,8 @@ def normalize_text(raw: str, *, label: str, limit: int) -> str:
     """Return a name or group cell with its whitespace collapsed; :raises ValueError: if it is too long."""
     text = " ".join(raw.split())
     if len(text) > limit:
-        raise ValueError(f"the {label} is longer than {limit} characters")
+        # Said, never cut short: a shortened name would be imported without anyone noticing.
+        raise ValueError(f"the {label} is longer than {limit} characters (it has {len(text):,}); shorten it")
     return text
 
 

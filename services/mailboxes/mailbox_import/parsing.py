@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from services.mailboxes.mailbox_import.encoding import ImportFileError, decode
+from services.platform.wording import plural
 
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -205,13 +206,14 @@ def _extra_cells(cells: list[str], width: int, has_header: bool, delimiter: str)
     shown = ", ".join(f'{column_letter(i)} ("{_shorten(cell, 40)}")' for i, cell in extra[:3])
     more = f" and {len(extra) - 3} more" if len(extra) > 3 else ""
     if has_header:
-        limit = f"the header names {width} column{'s' if width != 1 else ''}"
+        limit = f"the header names {plural(width, 'column')}"
         remedy = "delete the extra cells or give them a header"
     else:
         limit = f"a list without a header has at most {width} columns ({', '.join(POSITIONAL)})"
         remedy = "delete the extra cells"
     return (
-        f"this row has {len(cells)} cells but {limit}, so column{'s' if len(extra) > 1 else ''} {shown}{more} "
+        f"this row has {plural(len(cells), 'cell')} but {limit}, so {plural(len(extra), 'column', with_count=False)} "
+        f"{shown}{more} "
         f"would be lost. If a cell itself contains a {DELIMITER_NAMES[delimiter]}, put that cell in double quotes; "
         f"otherwise {remedy}."
     )
