@@ -17,7 +17,7 @@ def test_the_reference_shows_every_group_and_opens_an_operation(page, live_serve
     for tag in ("Organizations", "Portal links", "Connections", "Mailboxes", "Access tokens"):
         assert page.locator(f"#operations-tag-{tag.replace(' ', '_')}").is_visible(), tag
     page.get_by_text("/api/v1/organizations/{organization_id}/portal-links").first.click()
-    assert page.get_by_text("return_url").first.is_visible()
+    page.get_by_text("return_url").first.wait_for()
     page.get_by_role("button", name="Try it out").first.click()
     assert failed == []
     # The plugin checked the page as it loaded; check it again with an operation open and editable.

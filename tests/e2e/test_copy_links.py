@@ -30,8 +30,8 @@ def test_copy_puts_the_whole_invitation_link_on_the_clipboard(live_server, page,
 
     button = page.get_by_role("button", name="Copy invitation link")
     button.click()
-    assert page.get_by_text("Copied to the clipboard.").is_visible()
-    page.get_by_role("button", name="Copied").wait_for()
+    page.get_by_text("Copied to the clipboard.").wait_for()  # the clipboard write is asynchronous
+    assert page.get_by_role("button", name="Copied").is_visible()
     assert page.evaluate("() => navigator.clipboard.readText()") == link
 
 
@@ -41,7 +41,7 @@ def test_without_a_clipboard_copy_selects_the_link_instead(live_server, page, ma
     link = _invite(live_server, page, admin, "new.admin@globex.example")
 
     page.get_by_role("button", name="Copy invitation link").click()
-    assert page.get_by_text("Selected: press Ctrl+C").is_visible()
+    page.get_by_text("Selected: press Ctrl+C").wait_for()
     selected = page.evaluate(
         "() => { const f = document.getElementById('invitation-link'); return f.value.slice(f.selectionStart, f.selectionEnd); }"
     )
