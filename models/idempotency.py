@@ -23,6 +23,7 @@ class IdempotencyRecord(db.Model):
     # SHA-256 of the method, the path and the body as sent.
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]
-    response_body: Mapped[str | None] = mapped_column(Text)
+    # The answer as sent, Fernet-encrypted: a portal link's answer carries a one-time link.
+    response_encrypted: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

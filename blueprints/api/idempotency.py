@@ -12,7 +12,7 @@ import functools
 import hashlib
 from datetime import timedelta
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +20,7 @@ from blueprints.api.problems import ApiProblem
 from extensions import db
 from models.base import utcnow
 from models.idempotency import IdempotencyRecord
+from services.platform.crypto import cipher_for
 
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=24)
@@ -39,7 +40,8 @@ def _fingerprint() -> str:
 
 
 def _replay(record: IdempotencyRecord) -> Response:
-    response = Response(record.response_body or "", status=record.status_code,
+    body = cipher_for(current_app.config).decrypt(record.response_encrypted) if record.response_encrypted else ""
+    response = Response(body, status=record.status_code,
                         mimetype="application/problem+json" if record.status_code >= 400 else "application/json")
     if record.location:
         response.headers["Location"] = record.location
@@ -86,7 +88,7 @@ def _settle(record_id: int, response: Response) -> None:
         db.session.delete(record)  # a failure the client should be able to retry
     else:
         record.status_code = response.status_code
-        record.response_body = response.get_data(as_text=True)
+        record.response_encrypted = cipher_for(current_app.config).encrypt(response.get_data(as_text=True))
         record.location = response.headers.get("Location")
     db.session.commit()
 

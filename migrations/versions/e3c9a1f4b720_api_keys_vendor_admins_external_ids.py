@@ -52,7 +52,7 @@ def upgrade():
         sa.Column('idempotency_key', sa.String(length=255), nullable=False),
         sa.Column('fingerprint', sa.String(length=64), nullable=False),
         sa.Column('status_code', sa.Integer(), nullable=True),
-        sa.Column('response_body', sa.Text(), nullable=True),
+        sa.Column('response_encrypted', sa.Text(), nullable=True),
         sa.Column('location', sa.String(length=500), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['api_key_id'], ['api_keys.id'], name=op.f('fk_idempotency_records_api_key_id_api_keys'),

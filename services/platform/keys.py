@@ -29,6 +29,7 @@ ENCRYPTED = (
     EncryptedColumns("models.authorization:AuthorizationAttempt", ("callback_url_encrypted",)),
     EncryptedColumns("models.session:UserSession", ("stash_encrypted",)),
     EncryptedColumns("models.outgoing_email:OutgoingEmail", ("body_encrypted",)),
+    EncryptedColumns("models.idempotency:IdempotencyRecord", ("response_encrypted",)),
 )
 CHUNK = 500
 

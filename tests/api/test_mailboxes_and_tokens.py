@@ -34,7 +34,8 @@ def test_connections_are_listed_with_their_scopes(api, use_sandbox, organization
     connect_sandbox(organization, use_sandbox)
     listed = api.get(f"/api/v1/organizations/{organization.id}/connections").json["data"]
     assert [(c["status"], c["domain"], c["provider"]) for c in listed] == [("active", "acme.example", "google")]
-    assert listed[0]["granted_scopes"] and listed[0]["last_refreshed_at"] is None or listed[0]["last_refreshed_at"]
+    assert "service_account/accounts/manage" in listed[0]["granted_scopes"]
+    assert listed[0]["granted_delegated_scopes"] and listed[0]["connected_at"]
 
 
 def test_mailboxes_are_listed_filtered_and_paged(api, organization):

@@ -91,3 +91,18 @@ def test_links_need_organizations_write_and_a_visible_organization(api, make_api
     restricted = make_api_key(organization=organization)
     assert api.post(f"/api/v1/organizations/{other.id}/portal-links", key=restricted,
                     json={"admin_email": "a@b.example", "return_url": RETURN}).status_code == 404
+
+
+def test_a_replayed_link_is_kept_encrypted_not_in_plain_text(api, make_organization):
+    from models.idempotency import IdempotencyRecord
+
+    organization = make_organization()
+    headers = {"Idempotency-Key": "portal-1"}
+    first = api.post(f"/api/v1/organizations/{organization.id}/portal-links", headers=headers,
+        json={"admin_email": "it@acme.example", "intent": "overview", "return_url": RETURN})
+    again = api.post(f"/api/v1/organizations/{organization.id}/portal-links", headers=headers,
+                     json={"admin_email": "it@acme.example", "intent": "overview", "return_url": RETURN})
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    token = urlsplit(first.json["url"]).path.rsplit("/", 1)[1]
+    stored = db.session.scalar(db.select(IdempotencyRecord))
+    assert token not in stored.response_encrypted and "portal" not in stored.response_encrypted
