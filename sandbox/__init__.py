@@ -98,9 +98,9 @@ def prepare_database(state, config, patience=300.0):
 
 def register_blueprints(app):
     """Register the consent, OAuth, API, admin and event-log blueprints."""
-    from sandbox.views import admin, api, consent, events, oauth
+    from sandbox.views import admin, api, consent, disruptions, events, oauth, push
 
-    for module in (consent, oauth, api, admin, events):
+    for module in (consent, oauth, api, push, admin, disruptions, events):
         app.register_blueprint(module.bp)
     app.add_template_filter(_format_time, "sandbox_time")
 

@@ -3,6 +3,7 @@
 import random
 from datetime import date, datetime, time as dtime, timedelta, timezone
 
+from sandbox import profiles
 from sandbox.directory import PROVIDERS
 from sandbox.errors import field_error, unprocessable
 from sandbox.models import Member, ServiceAccount
@@ -29,14 +30,16 @@ def calendars(db, account):
             for index, (name, primary, readonly) in enumerate(names, start=1)]
 
 
-def profile(db, account, connected):
-    """Return the account's profile as userinfo shows it (§3.8)."""
+def profile(db, account, connected, relink_url=None):
+    """Return the account's profile as userinfo shows it (§3.8); a disconnected one carries its relink URL."""
     member = db.get(Member, account.member_id)
     provider = db.get(ServiceAccount, account.service_account_id).provider
     data = {"provider_name": provider, "provider_service": PROVIDERS[provider]["service"],
             "profile_id": account.profile_id, "profile_name": member.email, "profile_connected": connected,
             "profile_initial_sync_required": False,
             "profile_calendars": [_short(c) for c in calendars(db, account)]}
+    if not connected and relink_url:
+        data["profile_relink_url"] = relink_url
     if provider == "office365":
         data["provider_protocol"] = "graph_api"
     return data
@@ -70,12 +73,15 @@ def date_range(args):
 def free_busy(db, account, start, end):
     """Return busy blocks of the primary calendar; the same account and day always give the same blocks."""
     primary = calendars(db, account)[:1]
+    # An admin-made change of the calendar (profiles.change_calendar) gives the same days other blocks.
+    version = profiles.calendar_version(db, account.id)
+    salt = f"{account.id}:{version}" if version else account.id
     blocks = []
     for offset in range((end - start).days):
         day = start + timedelta(days=offset)
         if day.weekday() >= 5 or not primary:
             continue
-        rng = random.Random(f"{account.id}:{day.isoformat()}")
+        rng = random.Random(f"{salt}:{day.isoformat()}")
         for hour in sorted(rng.sample(range(8, 17), rng.randint(1, 4))):
             begin = datetime.combine(day, dtime(hour, rng.choice((0, 30))), tzinfo=timezone.utc)
             finish = begin + timedelta(minutes=rng.choice((30, 45, 60)))

@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import insert, select
 
-from sandbox import clients, scopes
+from sandbox import clients, profiles, scopes
 from sandbox.accounts import upsert_accounts
 from sandbox.config import parse_delay
 from sandbox.errors import field_error, forbidden, unprocessable
@@ -48,6 +48,7 @@ def authorize_inline(db, client, sa, body, limits):
     if error:
         raise unprocessable({"email": [field_error(error, _error_text(domain, entry, error))]})
     account_id = upsert_accounts(db, sa, [(member, entry["scope"])])[member.id]
+    profiles.reconnect(db, [account_id])
     return account_tokens(db, client.client_id, account_id, entry["scope"], limits)
 
 
@@ -195,6 +196,8 @@ def enqueue(db, sa, entries, members, limits, faults):
     decisions = [decide(domain, member_of(members, entry), entry["scope"]) for _, entry in entries]
     accounts = upsert_accounts(db, sa, [(member, entry["scope"]) for (_, entry), (member, error)
                                         in zip(entries, decisions) if error is None])
+    # Access granted again repairs a disconnected profile (re-linking an EC account is re-requesting it, §3.7.1).
+    profiles.reconnect(db, list(accounts.values()))
     codes, callbacks = [], []
     due_times = _due_times(len(entries), limits, faults, time.time())
     for (_, entry), (member, error), due_at in zip(entries, decisions, due_times):

@@ -27,6 +27,7 @@ from sandbox.secrets_util import hmac_header
 STALE_CLAIM_SECONDS = 60
 RELEASE_EVERY_SECONDS = 5.0  # stale claims are looked for this often; they only go stale after a minute
 FINAL_STATUSES = ("delivered", "failed", "dropped")  # nothing sends these again
+NOTIFICATION = "notification:"  # the outcome prefix of push notifications (sandbox/notifications.py)
 
 CALLBACKS = Callback.__table__
 CLAIMED_COLUMNS = (CALLBACKS.c.id, CALLBACKS.c.client_id, CALLBACKS.c.url, CALLBACKS.c.body, CALLBACKS.c.outcome,
@@ -190,6 +191,7 @@ class DeliveryWorker:
             db.commit()
         # Logged in the order the attempts finished, as each used to be logged right after its POST.
         for attempt in sorted(attempts, key=lambda a: a.finished_at):
-            self._events.record("callback", "POST", callback_target(attempt.callback.url), attempt.http_status,
+            kind = "notification" if attempt.callback.outcome.startswith(NOTIFICATION) else "callback"
+            self._events.record(kind, "POST", callback_target(attempt.callback.url), attempt.http_status,
                                 attempt.elapsed_ms, attempt.callback.client_id, attempt.detail(),
                                 at=attempt.finished_at)

@@ -179,3 +179,32 @@ class Counter(Base):
     __tablename__ = "counters"
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Channel(Base):
+    """A push notification channel of a delegated account (§3.11); closed channels are kept, marked."""
+
+    __tablename__ = "channels"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # chn_...
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(80))
+    callback_url: Mapped[str] = mapped_column(Text)
+    filters: Mapped[str] = mapped_column(Text, default="{}")  # JSON, echoed as given
+    created_at: Mapped[float] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    __table_args__ = (Index("ix_channels_account_open", "account_id", "closed_at"),)
+
+
+class ProfileState(Base):
+    """What happened to an account's calendar profile: a disconnection (from a moment on) and data changes.
+
+    A table of its own rather than columns of `accounts`, so that an existing sandbox database gains it
+    through `create_all` without a migration.
+    """
+
+    __tablename__ = "profile_states"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    disconnected_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # may lie ahead: scheduled
+    disconnect_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    calendar_version: Mapped[int] = mapped_column(Integer, default=0)
+    calendar_changed_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -18,6 +18,7 @@ FAULT_DEFAULTS = {
     "duplicate_callbacks": False,
     "out_of_order_callbacks": False,
     "callback_failure_rate": 0.0,
+    "notifications_off": False,
 }
 
 
@@ -88,7 +89,7 @@ FAULT_TYPES = {
     "error_rate": _fraction, "latency_ms": _non_negative(int), "burst_429": _non_negative(int),
     "retry_after": _non_negative(int), "hang_seconds": _non_negative(float),
     "duplicate_callbacks": _boolean, "out_of_order_callbacks": _boolean,
-    "callback_failure_rate": _fraction,
+    "callback_failure_rate": _fraction, "notifications_off": _boolean,
 }
 LIMIT_TYPES = {
     "per_second": _positive_int, "per_minute": _positive_int, "window": _window, "retry_after": _boolean,

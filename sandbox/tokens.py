@@ -4,6 +4,7 @@ import time
 
 from sqlalchemy import bindparam, insert, select, update
 
+from sandbox import channels, profiles
 from sandbox.directory import PROVIDERS
 from sandbox.errors import locked, oauth_error, unauthorized
 from sandbox.models import AccessToken, Account, Code, Grant, Member, ServiceAccount
@@ -132,6 +133,8 @@ def revoke_grants(db, grants):
         return
     db.execute(update(Grant).where(Grant.id.in_(ids)).values(status="revoked"))
     db.execute(update(AccessToken).where(AccessToken.grant_id.in_(ids)).values(revoked=True))
+    # An account left without an authorization gets no more notifications: its channels close (inferred).
+    channels.close_unauthorized(db, [g.subject_id for g in grants if g.subject_type == "account"])
 
 
 def _grants_of(db, client_id, subject_ids):
@@ -197,11 +200,13 @@ def service_account_of(db, grant):
 
 
 def account_of(db, grant):
-    """Return the account of a grant; 423 when its service account was revoked by the domain admin."""
+    """Return the account of a grant; 423 while its profile is disconnected (§4, §6.4)."""
     account = db.get(Account, grant.subject_id)
     if account is None:
         raise unauthorized()
     sa = db.get(ServiceAccount, account.service_account_id)
-    if sa.status == "revoked_by_admin":
+    if sa.status in profiles.ADMIN_REVOKED:
         raise locked("The domain administrator removed the service account's access to this calendar")
+    if profiles.disconnected_since(db, account.id) is not None:
+        raise locked("Cronofy has no working provider credentials for this calendar profile")
     return account

@@ -44,7 +44,9 @@ def page():
     db = session()
     return render_template("sandbox/admin.html", faults=state().settings.get("faults"),
                            limits=state().settings.get("limits"), counts=domain_counts(db),
-                           queue=admin.callback_counts(db), service_accounts=admin.service_accounts(db),
+                           queue=admin.callback_counts(db),
+                           notification_queue=admin.callback_counts(db, notifications_only=True),
+                           service_accounts=admin.service_accounts(db),
                            clients=clients.all_clients(db))
 
 
@@ -84,7 +86,8 @@ def revoke_service_account():
     db = session()
     data = request.get_json(silent=True) or request.form.to_dict()
     revoked = admin.revoke_by_domain_admin(db, data.get("service_account_id") or None, data.get("domain") or None,
-                                           cascade=state().config["SANDBOX_SA_REVOKE_CASCADES"])
+                                           cascade=state().config["SANDBOX_SA_REVOKE_CASCADES"],
+                                           faults=state().settings.get("faults"))
     db.commit()
     if request.is_json:
         return jsonify({"revoked": revoked})
@@ -124,8 +127,10 @@ def service_accounts_json():
 
 @bp.get("/callbacks.json")
 def callbacks_json():
-    """Count the callbacks by delivery status."""
-    return jsonify({"callbacks": admin.callback_counts(session())})
+    """Count the delegated-access callbacks and the push notifications by delivery status."""
+    db = session()
+    return jsonify({"callbacks": admin.callback_counts(db),
+                    "notifications": admin.callback_counts(db, notifications_only=True)})
 
 
 @bp.post("/clients")

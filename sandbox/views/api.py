@@ -3,7 +3,7 @@
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from sandbox import calendars, clients, delegation, scopes, tokens
+from sandbox import calendars, clients, delegation, profiles, scopes, tokens
 from sandbox.db import session
 from sandbox.errors import forbidden, not_found
 from sandbox.models import Account, Domain, Member, ServiceAccount
@@ -95,11 +95,12 @@ def _service_account_info(db, sa):
 def _account_info(db, account):
     member = db.get(Member, account.member_id)
     sa = db.get(ServiceAccount, account.service_account_id)
-    connected = sa.status != "revoked_by_admin"
-    profiles = [] if account.profile_revoked else [calendars.profile(db, account, connected)]
+    connected = profiles.is_connected(db, account, sa)
+    shown = [] if account.profile_revoked else [
+        calendars.profile(db, account, connected, profiles.relink_url(request.host_url, account))]
     return {"sub": account.id, "email": member.email, "name": member.name, "zoneinfo": "Etc/UTC",
             "cronofy.type": "account",
-            "cronofy.data": {"authorization": {"scope": account.scope, "status": "active"}, "profiles": profiles}}
+            "cronofy.data": {"authorization": {"scope": account.scope, "status": "active"}, "profiles": shown}}
 
 
 @bp.get("/userinfo")

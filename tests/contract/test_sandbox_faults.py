@@ -20,7 +20,8 @@ def _entry(receiver, email, name):
 def test_faults_are_all_off_by_default(sandbox):
     assert sandbox.reset_faults() == {
         "error_rate": 0.0, "latency_ms": 0, "burst_429": 0, "retry_after": 0, "hang_seconds": 0.0,
-        "duplicate_callbacks": False, "out_of_order_callbacks": False, "callback_failure_rate": 0.0}
+        "duplicate_callbacks": False, "out_of_order_callbacks": False, "callback_failure_rate": 0.0,
+        "notifications_off": False}
 
 
 def test_error_rate_answers_500_or_503_with_json(sandbox, sa_token):
