@@ -10,6 +10,7 @@ import time
 
 from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
 
 from extensions import db, limiter
 from models.organization import Organization
@@ -24,12 +25,30 @@ def _bearer_value() -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
+def reads_in_autocommit(view_class):
+    """Mark a MethodView whose usual answer only reads: until it ends the session's transaction, its statements
+    (and the key's lookup) run in autocommit, which spares PostgreSQL's BEGIN and ROLLBACK round trips.
+
+    Once the view commits or rolls back, the session is transactional again as usual; such a view must do
+    that before it writes more than one statement.
+    """
+    view_class.autocommit_reads = True
+    return view_class
+
+
+def _start_in_autocommit() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(getattr(view, "view_class", None), "autocommit_reads", False) and not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def authenticate_key() -> None:
     """before_request of every API blueprint: the request's key, or a 401 problem document."""
     value = _bearer_value()
     if value is None:
         raise ApiProblem("unauthenticated", "Send the API key as `Authorization: Bearer <key>`.",
                          headers={"WWW-Authenticate": BEARER_CHALLENGE})
+    _start_in_autocommit()
     key = api_keys.authenticate(value)
     if key is None:
         raise ApiProblem("unauthenticated", "This API key is unknown or has been revoked.",
@@ -79,18 +98,90 @@ def api_rate_limit() -> str:
     return current_app.config["API_RATE_LIMIT"]
 
 
+@functools.lru_cache(maxsize=16)
+def _limit_items(setting: str) -> list[RateLimitItem]:
+    return sorted(parse_many(setting))
+
+
+class _WindowEnds:
+    """When each counted window ends, as this process last learnt it, so that RateLimit-Reset needs no read.
+
+    A fixed window's end does not move while it lasts: the hit that opens one (count 1) knows it, and other
+    processes' windows are read once from the store and then kept until they end.
+    """
+
+    MAX_KEYS = 4096
+
+    def __init__(self) -> None:
+        self._ends: dict[str, float] = {}
+
+    def end_of(self, storage, key: str, count: int, cost: int, expiry: int) -> float:
+        now = time.time()
+        if count == cost:
+            end = now + expiry
+        else:
+            end = self._ends.get(key, 0.0)
+            if end <= now:
+                end = storage.get_expiry(key)
+        if len(self._ends) >= self.MAX_KEYS:
+            self._ends = {k: v for k, v in self._ends.items() if v > now}
+            if len(self._ends) >= self.MAX_KEYS:
+                self._ends.clear()
+        self._ends[key] = end
+        return end
+
+
+_window_ends = _WindowEnds()
+
+
+def count_request() -> None:
+    """Count the request against each of the key's limits (fixed windows, in the limiter's shared store), and
+    refuse it with 429 over one. One store call per limit: the RateLimit headers come from the counts."""
+    if not limiter.enabled:
+        return
+    storage, prefix = limiter.storage, current_app.config.get("RATELIMIT_KEY_PREFIX") or ""
+    identifiers = [prefix] if prefix else []
+    identifiers += [rate_limit_key(), "api"]  # one budget per key for the whole API, not per endpoint
+    shown, breached = None, False
+    for item in _limit_items(api_rate_limit()):
+        key = item.key_for(*identifiers)
+        count = storage.incr(key, item.get_expiry(), amount=1)
+        breached = count > item.amount
+        if shown is None or breached:
+            reset_at = _window_ends.end_of(storage, key, count, 1, item.get_expiry())
+            shown = (item.amount, max(0, item.amount - count), reset_at)
+        if breached:
+            break
+    g.api_rate_limit = shown
+    if breached:
+        raise ApiProblem("rate-limited")
+
+
 def limit_blueprint(blueprint) -> None:
-    limiter.limit(api_rate_limit, key_func=rate_limit_key, per_method=False)(blueprint)
+    """Count every request of blueprint first, before its key is looked up: unknown keys are counted too."""
+    blueprint.record_once(
+        lambda state: state.app.before_request_funcs.setdefault(state.name, []).insert(0, count_request))
+    _COUNTED_HERE.add(blueprint.name)
+
+
+_COUNTED_HERE: set[str] = set()
+
+
+@limiter.request_filter
+def _counted_by_count_request() -> bool:
+    """Let Flask-Limiter skip the API's requests at once: it has no limit of theirs, count_request counts them."""
+    return request.blueprint in _COUNTED_HERE
 
 
 def add_rate_limit_headers(response):
     """RateLimit-Limit / -Remaining / -Reset (seconds) for the limit closest to running out, Retry-After on 429."""
-    current = limiter.current_limit
+    current = g.get("api_rate_limit")
     if current is None:
         return response
-    reset = max(0, math.ceil(current.reset_at - time.time()))
-    response.headers["RateLimit-Limit"] = str(current.limit.amount)
-    response.headers["RateLimit-Remaining"] = str(max(0, current.remaining))
+    amount, remaining, reset_at = current
+    reset = max(0, math.ceil(reset_at - time.time()))
+    response.headers["RateLimit-Limit"] = str(amount)
+    response.headers["RateLimit-Remaining"] = str(remaining)
     response.headers["RateLimit-Reset"] = str(reset)
     if response.status_code == 429:
         response.headers["Retry-After"] = str(max(1, reset))

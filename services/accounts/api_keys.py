@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from extensions import db
 from models.api_key import API_SCOPES, ApiKey  # noqa: F401 - API_SCOPES is part of this module's interface
@@ -26,6 +26,9 @@ PREFIX_LENGTH = len(KEY_PREFIX) + 8
 MAX_NAME_LENGTH = 120
 # last_used_at is written at most this often per key, so busy keys do not turn every request into a write.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+# Built once: every API request looks its key up, and building the statement cost more than running it.
+# The row is read on every request, so revoking a key takes effect on the next one, in every process.
+_BY_HASH = select(ApiKey).where(ApiKey.key_hash == bindparam("p_hash"))
 
 
 class ApiKeyError(ValueError):
@@ -79,7 +82,7 @@ def authenticate(value: str | None) -> ApiKey | None:
     most once a minute: `key.last_used_at` then equals the current request's time)."""
     if not value or not value.startswith(KEY_PREFIX) or len(value) > 200:
         return None
-    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(value)))
+    key = db.session.scalars(_BY_HASH, {"p_hash": hash_key(value)}).first()
     if key is None or not key.is_active:
         return None
     now = utcnow()

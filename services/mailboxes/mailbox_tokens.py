@@ -4,14 +4,25 @@ Refreshing every token on a schedule would spend the application's shared budget
 (design.md "Hard facts"); a token is refreshed only when someone needs it and it is near expiry.
 Refresh tokens may rotate on every use (§3.6), so the new one is always stored, and a row lease
 makes sure two processes never refresh the same mailbox at once (the loser would hold a dead token).
+
+A token handed out through the API is read with one prebuilt statement (`token_row`) while it is fresh:
+the lease is taken only for a token that must be refreshed. Issuances are counted on their mailboxes
+(`token_fetched_at`, `token_fetched_by`, `token_fetch_count`) in batches: each process adds them up in
+memory and folds them into the database at most ISSUANCE_FOLD_SECONDS later (and when it exits), so a
+busy endpoint does not commit once per answer. A process killed outright loses what it had not folded.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import atexit
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from flask import current_app
-from sqlalchemy import func, select, update
+from flask import Flask, current_app
+from sqlalchemy import Integer, bindparam, case, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
 from models.base import utcnow
@@ -20,12 +31,14 @@ from models.mailbox import Mailbox
 from models.organization import Organization
 from services.cronofy import CronofyError, InvalidGrantError
 from services.mailboxes.mailbox_states import can_transition, transition
-from services.platform import leases, rate_budget, upstream
+from services.platform import leases, rate_budget, statements, upstream
 from services.platform.crypto import cipher_for
 
+log = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(minutes=2)
 LEASE_SECONDS = 30
 WAIT_SECONDS = 20
+ISSUANCE_FOLD_SECONDS = 1.0
 
 
 class MailboxTokenError(RuntimeError):
@@ -79,21 +92,133 @@ def _refresh(mailbox_id: int) -> str:
     return tokens.access_token
 
 
-def token_details(mailbox_id: int):
-    """What goes with a handed-out token: its expiry, scope, account and profile, and the data center."""
-    data_center = func.coalesce(Connection.data_center, Organization.data_center).label("data_center")
-    return db.session.execute(
-        select(Mailbox.access_token_expires_at, Mailbox.granted_scope, Mailbox.account_id, Mailbox.profile_id,
-               data_center)
-        .join(Organization, Organization.id == Mailbox.organization_id)
-        .outerjoin(Connection, Connection.id == Mailbox.connection_id)
-        .where(Mailbox.id == mailbox_id)).one()
+@dataclass(frozen=True)
+class TokenRow:
+    """What the API needs of a mailbox to hand out its token, read in one statement."""
+
+    organization_id: int
+    status: str
+    refreshable: bool
+    access_token_encrypted: str | None
+    access_token_expires_at: datetime | None
+    granted_scope: str | None
+    account_id: str | None
+    profile_id: str | None
+    data_center: str
+
+
+_TOKEN_ROW = (
+    select(Mailbox.organization_id, Mailbox.status, Mailbox.refresh_token_encrypted.is_not(None)
+           & (Mailbox.refresh_token_encrypted != ""), Mailbox.access_token_encrypted, Mailbox.access_token_expires_at,
+           Mailbox.granted_scope, Mailbox.account_id, Mailbox.profile_id,
+           func.coalesce(Connection.data_center, Organization.data_center))
+    .join(Organization, Organization.id == Mailbox.organization_id)
+    .outerjoin(Connection, Connection.id == Mailbox.connection_id)
+    .where(Mailbox.id == bindparam("p_id"))
+)
+
+
+def token_row(mailbox_id: int) -> TokenRow | None:
+    """Return the mailbox's organization, status, stored token and its details (one statement), None if none."""
+    row = statements.execute(_TOKEN_ROW, {"p_id": mailbox_id}).first()
+    return TokenRow(*row) if row is not None else None
+
+
+def stored_token(row: TokenRow, *, margin: timedelta = REFRESH_MARGIN) -> str | None:
+    """Return the stored access token if the mailbox is authorized and it stays valid beyond margin, else None
+    (then `fresh_mailbox_token` refreshes it, or says why it cannot)."""
+    expires = row.access_token_expires_at
+    if row.status != "authorized" or not row.refreshable or not row.access_token_encrypted:
+        return None
+    if expires is not None and expires - margin <= utcnow():
+        return None
+    return cipher_for(current_app.config).decrypt(row.access_token_encrypted)
+
+
+class _Issuances:
+    """Tokens this process handed out and has not yet counted on their mailboxes, per app."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[Flask, dict[int, list]] = {}
+        self._timer: threading.Timer | None = None
+
+    def add(self, app: Flask, mailbox_id: int, prefix: str | None) -> None:
+        with self._lock:
+            counts = self._pending.setdefault(app, {})
+            entry = counts.setdefault(mailbox_id, [0, None, None])
+            entry[0], entry[1], entry[2] = entry[0] + 1, utcnow(), prefix
+            if self._timer is None:
+                self._timer = threading.Timer(ISSUANCE_FOLD_SECONDS, self.fold_all)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def take(self, app: Flask) -> dict[int, list]:
+        with self._lock:
+            return self._pending.pop(app, {})
+
+    def put_back(self, app: Flask, counts: dict[int, list]) -> None:
+        with self._lock:
+            pending = self._pending.setdefault(app, {})
+            for mailbox_id, (count, at, prefix) in counts.items():
+                entry = pending.setdefault(mailbox_id, [0, at, prefix])
+                entry[0] += count
+
+    def fold_all(self) -> None:
+        """Write every app's pending counts (the timer's and the process's exit's work)."""
+        with self._lock:
+            self._timer = None
+            apps = list(self._pending)
+        for app in apps:
+            with app.app_context():
+                try:
+                    fold_issuances()
+                except SQLAlchemyError as exc:  # kept in memory: the next issuance's timer tries again
+                    log.warning("could not count handed-out tokens on their mailboxes yet (%s)", type(exc).__name__)
+                finally:
+                    db.session.remove()
+
+
+_issuances = _Issuances()
+atexit.register(_issuances.fold_all)
+_mailboxes = Mailbox.__table__
+_at = bindparam("p_at", type_=_mailboxes.c.token_fetched_at.type)
+_newer_stored = _mailboxes.c.token_fetched_at > _at
+# One statement per mailbox: add the count; keep the latest time and key (another process may fold later).
+_FOLD = (
+    update(_mailboxes)
+    .where(_mailboxes.c.id == bindparam("p_id"))
+    .values(token_fetch_count=_mailboxes.c.token_fetch_count + bindparam("p_count", type_=Integer()),
+            token_fetched_at=case((_newer_stored, _mailboxes.c.token_fetched_at), else_=_at),
+            token_fetched_by=case((_newer_stored, _mailboxes.c.token_fetched_by),
+                                  else_=bindparam("p_by", type_=_mailboxes.c.token_fetched_by.type)))
+)
 
 
 def record_issuance(mailbox_id: int, api_key_prefix: str | None) -> None:
-    """Count a token handed out through the API on its mailbox: when, and to which key (never the token)."""
-    db.session.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(
-        token_fetched_at=utcnow(), token_fetched_by=api_key_prefix, token_fetch_count=Mailbox.token_fetch_count + 1))
+    """Count a token handed out through the API on its mailbox: when, and to which key (never the token).
+
+    The count reaches the database within ISSUANCE_FOLD_SECONDS (`fold_issuances`), not in this transaction.
+    """
+    _issuances.add(current_app._get_current_object(), mailbox_id, api_key_prefix)
+
+
+def fold_issuances() -> int:
+    """Write the issuances this process counted for the current app into their mailboxes and commit; return
+    how many mailboxes changed. Uses a transaction of its own: the caller's session is left alone."""
+    app = current_app._get_current_object()
+    counts = _issuances.take(app)
+    if not counts:
+        return 0
+    rows = [{"p_id": mailbox_id, "p_count": count, "p_at": at, "p_by": prefix}
+            for mailbox_id, (count, at, prefix) in sorted(counts.items())]
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(_FOLD, rows)
+    except Exception:
+        _issuances.put_back(app, counts)
+        raise
+    return len(rows)
 
 
 def _needs_attention(mailbox: Mailbox) -> None:

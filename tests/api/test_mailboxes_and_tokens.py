@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,8 @@ import requests
 from extensions import db
 from models.base import utcnow
 from models.mailbox import Mailbox
+from services.accounts import api_keys
+from services.mailboxes import mailbox_tokens
 from services.platform import upstream
 from tests.helpers import authorize_mailbox, connect_sandbox, make_mailbox
 from tests.jobs.conftest import directory_emails, events_since, latest_event_id
@@ -93,12 +96,30 @@ def test_a_fresh_token_is_handed_out_and_works_against_the_sandbox(api, app, aut
     calendars = requests.get(f"{body['api_base_url']}/v1/calendars", timeout=10,
                              headers={"Authorization": f"Bearer {body['access_token']}"})
     assert calendars.status_code == 200 and calendars.json()["calendars"]
+    assert mailbox_tokens.fold_issuances() == 1
     db.session.expire_all()
     stored = db.session.get(Mailbox, mailbox.id)
     assert stored.token_fetch_count == 1 and stored.token_fetched_at is not None
     by_email = api.post(f"/api/v1/organizations/{mailbox.organization_id}/access-tokens",
                         json={"email": mailbox.email.upper()})
     assert by_email.status_code == 200 and by_email.json["mailbox_id"] == str(mailbox.id)
+
+
+def test_issuances_reach_the_mailbox_within_a_second_without_being_asked(api, app, authorized):
+    mailbox, _ = authorized
+    for _ in range(3):
+        assert api.post(f"/api/v1/mailboxes/{mailbox.id}/access-token").status_code == 200
+    deadline = time.monotonic() + mailbox_tokens.ISSUANCE_FOLD_SECONDS + 5
+    while time.monotonic() < deadline:
+        db.session.rollback()
+        db.session.expire_all()
+        stored = db.session.get(Mailbox, mailbox.id)
+        if stored.token_fetch_count == 3:
+            break
+        time.sleep(0.1)
+    assert stored.token_fetch_count == 3
+    assert stored.token_fetched_by == api.key[:api_keys.PREFIX_LENGTH] and stored.token_fetched_at is not None
+    assert api.get(f"/api/v1/mailboxes/{mailbox.id}").json["token_fetched_at"] is not None
 
 
 def test_a_token_expiring_within_five_minutes_is_refreshed_first(api, app, authorized, use_sandbox):
@@ -159,3 +180,18 @@ def test_tokens_need_the_tokens_scope(api, make_api_key, authorized):
     mailbox, _ = authorized
     response = api.post(f"/api/v1/mailboxes/{mailbox.id}/access-token", key=make_api_key("mailboxes:read"))
     assert response.status_code == 403 and response.json["required_scope"] == "tokens:read"
+
+
+@pytest.mark.config(API_RATE_LIMIT="100 per hour;1000 per day")
+def test_each_token_answer_is_counted_and_a_revoked_key_gets_none(api, authorized):
+    mailbox, _ = authorized
+    url = f"/api/v1/mailboxes/{mailbox.id}/access-token"
+    first, second = api.post(url), api.post(url)
+    assert first.status_code == second.status_code == 200
+    assert second.headers["RateLimit-Limit"] == "100"  # the tighter window's
+    assert [first.headers["RateLimit-Remaining"], second.headers["RateLimit-Remaining"]] == ["99", "98"]
+    assert 3500 < int(second.headers["RateLimit-Reset"]) <= 3600
+    api_keys.revoke_key(api_keys.find_by_prefix(api.key[:api_keys.PREFIX_LENGTH]))
+    db.session.commit()
+    refused = api.post(url)
+    assert refused.status_code == 401 and "invalid_token" in refused.headers["WWW-Authenticate"]
