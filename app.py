@@ -62,6 +62,9 @@ def register_extensions(app: Flask) -> None:
     from jobs import mail as mail_jobs
 
     mail_jobs.send_after_commit(db.session)
+    from services.platform import events
+
+    events.install()
     login_manager.init_app(app)
     from blueprints import sessions
 

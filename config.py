@@ -90,6 +90,34 @@ def build_config(instance_path: str, environment: str | None = None) -> dict:
         **_web_settings(is_production, redis_url),
         **_mail_settings(instance),
         **_api_settings(),
+        # Webhook URLs on loopback and private networks (local receivers): development and tests only.
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", env != "production"),
+        **_webhook_settings(),
+        # Events older than this are pruned by the worker (the events API and redeliveries reach back this far).
+        "EVENT_RETENTION_DAYS": _event_retention_days(),
+    }
+
+
+def _event_retention_days() -> int:
+    days = _env_int("EVENT_RETENTION_DAYS", 30)
+    if days < 1:
+        raise ConfigurationError("EVENT_RETENTION_DAYS must be at least 1.")
+    return days
+
+
+def _webhook_settings() -> dict:
+    """Delivering webhooks (services/webhooks/delivery.py): the overall timeout and how many requests at once."""
+    timeout = _env_float("WEBHOOK_TIMEOUT_SECONDS", 15.0)
+    per_endpoint = _env_int("WEBHOOK_MAX_PARALLEL_PER_ENDPOINT", 4)
+    threads = _env_int("WEBHOOK_SENDER_THREADS", 8)
+    if timeout <= 0 or per_endpoint < 1 or threads < 1:
+        raise ConfigurationError("WEBHOOK_TIMEOUT_SECONDS must be positive; WEBHOOK_MAX_PARALLEL_PER_ENDPOINT "
+                                 "and WEBHOOK_SENDER_THREADS at least 1.")
+    return {
+        # Connecting, sending and reading the whole answer, together (the specification suggests 15-30 s).
+        "WEBHOOK_TIMEOUT_SECONDS": timeout,
+        "WEBHOOK_MAX_PARALLEL_PER_ENDPOINT": per_endpoint,
+        "WEBHOOK_SENDER_THREADS": threads,
     }
 
 

@@ -1,4 +1,5 @@
-"""`flask worker`: run the Huey consumer inside the app, plus the recovery ticker and the lease heartbeat."""
+"""`flask worker`: run the Huey consumer inside the app, plus the recovery ticker, the lease heartbeat and the
+webhook sender."""
 
 from __future__ import annotations
 
@@ -100,6 +101,59 @@ class LeaseHeartbeat(_Background):
         self._failing = exc is not None
 
 
+class WebhookSender(_Background):
+    """Every interval, turn new events into webhook deliveries and start the ones that are due.
+
+    The requests run on the sender's own thread pool (services/webhooks/delivery.py), so a slow
+    receiver never holds this loop; while the database does not answer, one line says so and the
+    loop carries on, and the deliveries it could not settle are sent again once it answers.
+    """
+
+    name = "webhook-sender"
+    # A pause between rounds, so that attempts finishing one after the other are claimed for together.
+    _SETTLE = 0.01
+
+    def __init__(self, app: Flask, interval: float = 0.5) -> None:
+        from services.webhooks.delivery import Sender
+
+        super().__init__(app, interval)
+        self.sender = Sender(app)
+        self._failing = False
+
+    def _run(self) -> None:
+        while True:
+            try:
+                started = self.sender.tick()
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the sender
+                self._note(exc)
+                started = 0
+            else:
+                self._note(None)
+            # Again as soon as a thread is free (an attempt finished), else every interval: a busy endpoint's
+            # next deliveries start when its previous ones end, not half a second later.
+            if started < self.sender.threads:
+                self.sender.wait_for_work(self._interval)
+            if self._stop.wait(self._SETTLE):
+                return
+
+    def _note(self, exc: Exception | None) -> None:
+        """Log the first failed round of a streak and the first good one after it, nothing in between."""
+        from services.platform.outages import database_unreachable
+
+        if exc is not None and not self._failing:
+            if database_unreachable(exc):
+                log.warning("Webhook sender: the database does not answer (%s); retrying", type(exc).__name__)
+            else:
+                log.exception("Webhook sender round failed; retrying")
+        elif exc is None and self._failing:
+            log.info("Webhook sender carries on")
+        self._failing = exc is not None
+
+    def stop(self) -> None:
+        super().stop()
+        self.sender.close()
+
+
 def build_consumer(app: Flask, workers: int | None = None, *, handle_signals: bool = True) -> WorkerConsumer:
     """Bind the queue and the tasks to app and return a thread-pool consumer."""
     from jobs import tasks
@@ -152,9 +206,11 @@ def worker_command(workers: int | None) -> None:
     _start_demo_seeding()
     ticker = RecoverTicker(app, app.config["RECOVER_INTERVAL_SECONDS"]).start()
     heartbeat = LeaseHeartbeat(app).start()
+    webhooks = WebhookSender(app).start()
     click.echo(f"Worker started with {consumer.workers} threads.")
     try:
         consumer.run()
     finally:
+        webhooks.stop()
         heartbeat.stop()
         ticker.stop()

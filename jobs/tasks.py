@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 from flask import Flask, current_app
 
@@ -11,10 +12,14 @@ from extensions import db
 from jobs.queue import PRIORITY_EXCHANGE, PRIORITY_PUMP, huey, waiting_on
 from services.engine import exchange, recovery, scheduler
 from services.mailboxes.mailbox_import.commit import expire_stale_previews
-from services.platform import leases, outages
+from services.platform import event_retention, leases, outages
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None
+# Pruning the event log: enqueued by recover() once an hour per worker process (and at its start).
+PRUNE_EVERY_SECONDS = 3600.0
+PRUNE_CHUNKS_PER_TASK = 100
+_next_prune = 0.0
 _database = outages.Outage(log, "waiting for the database at {where} ({reason}); retrying",
                            "the database at {where} answers again; carrying on")
 
@@ -97,6 +102,7 @@ def recover() -> None:
         _hand_back(exchange_callback, receipt_id, wait, PRIORITY_EXCHANGE)
     if expired_previews:
         log.info("Recovery: %d abandoned import previews expired", expired_previews)
+    _prune_if_due()
     # Each stalled item is handed back (and so reported) once: recovery marks it queued until picked up.
     if found.receipts:
         log.info("Recovery: re-enqueued %s whose exchange stalled (worker gone)", _counted(found.receipts, "callback"))
@@ -104,6 +110,35 @@ def recover() -> None:
         log.info("Recovery: re-enqueued %s whose pump stalled (worker gone)", _counted(found.runs, "run"))
     if found.stale:
         log.info("Recovery: %d requests never got their callback; marked failed (no_callback)", found.stale)
+
+
+def _prune_if_due() -> None:
+    """Enqueue prune_events() when this process has not for PRUNE_EVERY_SECONDS (the consumer runs no
+    periodic tasks of Huey's own: recover()'s timer drives housekeeping)."""
+    global _next_prune
+    now = time.monotonic()
+    if now >= _next_prune:
+        _next_prune = now + PRUNE_EVERY_SECONDS
+        prune_events()
+
+
+@huey.task(priority=PRIORITY_PUMP, name="prune_events")
+@in_app_context
+def prune_events() -> int:
+    """Delete the events older than EVENT_RETENTION_DAYS, a chunk per commit; return how many went."""
+    pruned = 0
+    for _ in range(PRUNE_CHUNKS_PER_TASK):
+        removed = event_retention.prune_chunk()
+        db.session.commit()
+        pruned += removed
+        if removed < event_retention.CHUNK:
+            break
+    else:
+        prune_events()  # more than one task's share is past retention: carry on in a fresh task
+    if pruned:
+        log.info("Housekeeping: %d events older than %d days pruned", pruned,
+                 current_app.config["EVENT_RETENTION_DAYS"])
+    return pruned
 
 
 def _counted(items: list, noun: str) -> str:

@@ -6,7 +6,7 @@ import time; `load_all()` registers every table (the factory and migrations call
 
 from importlib import import_module
 
-MODEL_MODULES = ("organization", "user", "invitation", "audit", "connection", "onboarding", "mailbox", "authorization", "selection", "mailbox_import", "mailbox_tally", "session", "rate_limit", "api_key", "idempotency", "portal_link", "outgoing_email")
+MODEL_MODULES = ("organization", "user", "invitation", "audit", "connection", "onboarding", "mailbox", "authorization", "selection", "mailbox_import", "mailbox_tally", "session", "rate_limit", "api_key", "idempotency", "portal_link", "outgoing_email", "event", "webhook")
 
 
 def load_all() -> None:

@@ -12,7 +12,7 @@ from models.base import utcnow
 from models.organization import Organization
 from models.user import User
 
-# What a key may do; the webhooks issue adds events:read and webhooks:write.
+# What a key may do.
 API_SCOPES = (
     "organizations:read",
     "organizations:write",
@@ -20,6 +20,8 @@ API_SCOPES = (
     "mailboxes:write",
     "runs:write",
     "tokens:read",
+    "events:read",
+    "webhooks:write",
 )
 
 

@@ -20,6 +20,8 @@ class Organization(TimestampMixin, db.Model):
     data_center: Mapped[str] = mapped_column(String(8), default="us")
     # The vendor's own id for this customer, set through the API; unique when set.
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The onboarding state last announced by an organization.state_changed event.
+    announced_state: Mapped[str | None] = mapped_column(String(32))
 
     def __repr__(self) -> str:
         return f"<Organization {self.id} {self.slug}>"

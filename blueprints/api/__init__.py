@@ -13,7 +13,8 @@ from blueprints.api.spec import API_PREFIX, SPEC_KWARGS, ConsoleApi
 from extensions import db
 
 # Each module holds one flask-smorest Blueprint named `blp`.
-RESOURCE_MODULES = ("organizations", "portal_links", "connections", "mailboxes", "tokens", "runs")
+RESOURCE_MODULES = ("organizations", "portal_links", "connections", "mailboxes", "tokens", "runs",
+                    "webhook_endpoints", "events")
 
 
 def _api_blueprints():
@@ -34,7 +35,7 @@ def _after_api_request(response):
 
 
 def init_app(app: Flask) -> None:
-    from blueprints.api import docs
+    from blueprints.api import docs, event_subjects
 
     api = ConsoleApi(app, spec_kwargs=SPEC_KWARGS)
     api.spec.components.security_scheme(
@@ -42,4 +43,5 @@ def init_app(app: Flask) -> None:
     for blueprint in _api_blueprints():
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(docs.bp)
+    event_subjects.register()
     app.after_request(_after_api_request)

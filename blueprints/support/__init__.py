@@ -14,4 +14,4 @@ def require_support():
         abort(404)
 
 
-from blueprints.support import api_keys, outbox, views  # noqa: E402,F401
+from blueprints.support import api_keys, outbox, views, webhook_deliveries, webhooks  # noqa: E402,F401

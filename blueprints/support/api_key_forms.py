@@ -13,6 +13,8 @@ SCOPE_HELP = {
     "mailboxes:write": "Add, change and remove mailboxes",
     "runs:write": "Start and steer authorization runs",
     "tokens:read": "Fetch fresh access tokens of authorized mailboxes",
+    "events:read": "Read the event log",
+    "webhooks:write": "Manage webhook endpoints and their deliveries",
 }
 
 

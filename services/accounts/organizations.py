@@ -14,6 +14,7 @@ from models.invitation import Invitation
 from models.organization import Organization
 from models.user import ROLE_ORG_ADMIN, User
 from services.accounts.invitations import IssuedInvitation, create_invitation
+from services.platform import events
 
 DATA_CENTER_CODES = ("us", "au", "ca", "de", "sg", "uk")
 # Names from the data-center table of docs/cronofy-api.md section 1.
@@ -95,6 +96,8 @@ def create_organization(name: str, data_center: str = "us", *, external_id: str 
     organization = Organization(name=name, slug=_unique_slug(name), data_center=data_center, external_id=external_id)
     db.session.add(organization)
     db.session.flush()
+    events.record("organization.created", organization_id=organization.id, subject_type="organization",
+                  subject_id=organization.id)
     return organization
 
 

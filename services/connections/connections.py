@@ -20,7 +20,7 @@ from models.connection import Connection
 from models.organization import Organization
 from services.cronofy import CronofyError, InvalidGrantError, TokenSet, UnavailableError, UserInfo
 from services.connections.replacement import ReplacedServiceAccount, replaced_service_account
-from services.platform import audit, leases, upstream
+from services.platform import audit, events, leases, upstream
 from services.platform.crypto import TokenDecryptionError, cipher_for
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ def record_connection(
     if replaced is not None:
         details |= {"service_account_id": sa_id, "replaced_service_account_id": replaced.service_account_id}
     audit.record(action, actor=actor, organization=organization, target=connection, details=details)
+    _announce(connection, "connection.active")
     return ConnectionOutcome(
         connection=connection,
         created=created,
@@ -255,13 +256,21 @@ def _describe(exc: CronofyError) -> str:
 
 def mark_needs_reauth(connection: Connection, error: CronofyError) -> None:
     """Record that the upstream refused the connection's authorization, and audit it."""
+    announce = connection.status != "needs_reauth"
     connection.status = "needs_reauth"
     connection.last_error = _describe(error)
     audit.record(
         "connection.needs_reauth", organization=connection.organization, target=connection,
         details={"error": error.error_key or type(error).__name__},
     )
+    if announce:
+        _announce(connection, "connection.needs_reauth")
     db.session.flush()
+
+
+def _announce(connection: Connection, event_type: str) -> None:
+    events.record(event_type, organization_id=connection.organization_id, subject_type="connection",
+                  subject_id=connection.id)
 
 
 def disconnect(connection: Connection, *, actor) -> None:
@@ -287,6 +296,7 @@ def disconnect(connection: Connection, *, actor) -> None:
     connection.disconnected_by_id = getattr(actor, "id", None)
     audit.record("connection.disconnected", actor=actor, organization=connection.organization, target=connection,
                  details={"domain": connection.domain})
+    _announce(connection, "connection.revoked")
     db.session.flush()
 
 

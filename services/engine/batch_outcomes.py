@@ -18,6 +18,7 @@ from models.base import utcnow
 from models.connection import Connection
 from services.cronofy import CronofyError, ForbiddenError, InvalidRequestError, UnavailableError
 from services.engine import attempts, run_clock
+from services.platform import events
 
 _ENTRY_INDEX = re.compile(r"^service_account_authorizations\[(\d+)\]")
 
@@ -61,13 +62,16 @@ def pause(run_id: int, reason: str) -> None:
     if clock is None:
         return
     since = AuthorizationRun.running_since
-    db.session.execute(
+    paused = db.session.execute(
         # Only the run as read: running, on the same stretch of its clock (else someone else changed it).
         update(AuthorizationRun).where(AuthorizationRun.id == run_id, AuthorizationRun.status == "running",
                                        since.is_(None) if clock.running_since is None else since == clock.running_since)
         .values(pause_reason=reason, **run_clock.paused_values(clock.active_seconds, clock.running_since, utcnow()))
+        .returning(AuthorizationRun.organization_id)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one_or_none()
+    if paused is not None:
+        events.record("run.paused", organization_id=paused, subject_type="run", subject_id=run_id)
     db.session.commit()
 
 

@@ -33,6 +33,7 @@ from models.base import utcnow
 from models.connection import Connection
 from models.mailbox import Mailbox, MailboxEvent
 from services.engine import attempts, lost_grants
+from services.platform import events as platform_events
 from services.platform import leases, outages, rate_budget, statements, upstream
 from services.platform.crypto import cipher_for
 from services.cronofy import (
@@ -357,6 +358,9 @@ def store_tokens(work: Work, tokens: TokenSet) -> None:
         statements.set_by_id(Mailbox, work.mailbox_id, values)
         if events:
             statements.execute(_INSERT_EVENTS, events)
+        if events and events[-1]["kind"] == "authorized":
+            platform_events.record("mailbox.authorized", organization_id=mailbox.organization_id,
+                                   subject_type="mailbox", subject_id=work.mailbox_id)
     if not attempts.end_authorized(work.attempt_id, now, work.claim_token):
         raise ClaimLost(work.attempt_id)
 

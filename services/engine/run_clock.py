@@ -13,8 +13,12 @@ from datetime import datetime
 
 from models.authorization import AuthorizationRun
 from models.base import utcnow
+from services.platform import events
 
 RUNNING = "running"
+# The event a move to each status writes (the event log); waiting for a confirmation is a pause too.
+ANNOUNCED = {"paused": "run.paused", "awaiting_confirmation": "run.paused", "completed": "run.completed",
+             "cancelled": "run.cancelled"}
 # A wave's pace is not told before it has run this long: its first batch alone would give a wild figure.
 MIN_PACE_SECONDS = 10.0
 
@@ -35,14 +39,27 @@ def active_seconds(run: AuthorizationRun, now: datetime | None = None) -> float:
 
 
 def set_status(run: AuthorizationRun, status: str, now: datetime | None = None) -> None:
-    """Change the run's status, stopping its clock when it stops running and starting it when it runs."""
+    """Change the run's status, stopping its clock when it stops running and starting it when it runs.
+
+    A change writes its event (run.paused, run.resumed, ...) with the run as it is now: set the run's
+    other columns (pause reason, end) before calling this.
+    """
     now = now or utcnow()
+    previous = run.status
     if run.status == RUNNING and status != RUNNING and run.running_since is not None:
         run.active_seconds = active_seconds(run, now)
         run.running_since = None
     elif status == RUNNING and run.running_since is None:
         run.running_since = now
     run.status = status
+    if previous != status:
+        announce(run, "run.resumed" if status == RUNNING else ANNOUNCED.get(status))
+
+
+def announce(run: AuthorizationRun, event_type: str | None) -> None:
+    """Write the run's event (nothing for None), with the run as the API shows it now."""
+    if event_type is not None and run.id is not None:
+        events.record(event_type, organization_id=run.organization_id, subject_type="run", subject_id=run.id)
 
 
 def start(run: AuthorizationRun, now: datetime | None = None) -> None:

@@ -141,6 +141,7 @@ def start_run(
         run.canary_size = None  # one wave holds everything: no canary to pause after
     audit.record("run.started", actor=actor, organization=organization, target=run,
                  details={"total": run.total, "scope": scope, "source": run.source, "canary_size": run.canary_size})
+    run_clock.announce(run, "run.started")
     db.session.flush()
     return run
 
@@ -166,6 +167,7 @@ def start_revoke_run(organization: Organization, *, connection: Connection, mail
         raise RunError("Nothing to revoke: none of the selected mailboxes is authorized.")
     audit.record("run.revoke_started", actor=actor, organization=organization, target=run,
                  details={"total": run.total, "source": run.source})
+    run_clock.announce(run, "run.started")
     db.session.flush()
     return run
 
@@ -174,8 +176,8 @@ def pause_run(run: AuthorizationRun, *, actor, reason: str | None = None) -> Non
     """Stop sending new requests; callbacks of requests already sent are still exchanged."""
     if run.status not in ("running", "awaiting_confirmation"):
         raise RunError(f"This run is {_words(run.status)}; only a running run can be paused.")
-    run_clock.set_status(run, "paused")
     run.pause_reason = reason or "Paused by an administrator."
+    run_clock.set_status(run, "paused")
     audit.record("run.paused", actor=actor, organization=run.organization, target=run, details={"reason": reason})
     db.session.flush()
 
@@ -185,8 +187,8 @@ def resume_run(run: AuthorizationRun, *, actor) -> None:
     if run.status != "paused":
         raise RunError(f"This run is {_words(run.status)}; only a paused run can be resumed.")
     _advance_if_wave_done(run)
-    run_clock.set_status(run, "running")
     run.pause_reason = None
+    run_clock.set_status(run, "running")
     audit.record("run.resumed", actor=actor, organization=run.organization, target=run)
     db.session.flush()
 
@@ -196,8 +198,8 @@ def confirm_next_wave(run: AuthorizationRun, *, actor) -> None:
     if run.status != "awaiting_confirmation":
         raise RunError("This run is not waiting for a confirmation.")
     _advance_if_wave_done(run)
-    run_clock.set_status(run, "running")
     run.pause_reason = None
+    run_clock.set_status(run, "running")
     audit.record("run.wave_confirmed", actor=actor, organization=run.organization, target=run,
                  details={"wave": run.current_wave})
     db.session.flush()
@@ -225,8 +227,8 @@ def cancel_run(run: AuthorizationRun, *, actor) -> int:
             _cancel_attempt(attempt, actor=actor)
         cancelled += len(batch)
         db.session.flush()
-    run_clock.set_status(run, "cancelled")
     run.finished_at, run.pause_reason = utcnow(), None
+    run_clock.set_status(run, "cancelled")
     audit.record("run.cancelled", actor=actor, organization=run.organization, target=run,
                  details={"cancelled": cancelled})
     db.session.flush()
@@ -239,7 +241,7 @@ def _cancel_attempt(attempt: AuthorizationAttempt, *, actor) -> None:
     if mailbox is None or mailbox.status != "queued":
         return
     back_to = attempt.prior_status if can_transition("queued", attempt.prior_status or "") else "new"
-    transition(mailbox, back_to, kind="cancelled", actor=actor, state=attempt.state,
+    transition(mailbox, back_to, kind="cancelled", actor=actor, state=attempt.state, announce=False,
                summary=f"Run #{attempt.run_id} cancelled before this mailbox was requested")
 
 
@@ -267,9 +269,9 @@ def retry_failed(run: AuthorizationRun, *, actor, include_unfixable: bool = True
         created += len(inserted)
     if created:
         _place_retries_in_current_wave(run)
+        run.finished_at, run.pause_reason = None, None
         run_clock.set_status(run, "running")
         run_clock.start_wave(run)
-        run.finished_at, run.pause_reason = None, None
         audit.record("run.retried", actor=actor, organization=run.organization, target=run,
                      details={"retried": created})
     db.session.flush()

@@ -259,24 +259,24 @@ def _force_refresh(connection_id: int) -> None:
 def _finish_wave(run: AuthorizationRun, lease: leases.Lease) -> str:
     """The current wave has nothing live: move on, pause on its failure rate, or complete the run."""
     if not has_later_wave(run):
-        run_clock.set_status(run, "completed")
         run.finished_at = utcnow()
+        run_clock.set_status(run, "completed")
         return _commit_holding(lease, STOP)
     failed, counted = _wave_outcome(run)
     share = failed / counted if counted else 0.0
     label = "Canary wave" if run.current_wave == 1 and run.canary_size else f"Wave {run.current_wave}"
     summary = f"{label}: {failed} of {counted} failed ({share:.0%})"
     if share > run.failure_threshold:
-        run_clock.set_status(run, "paused")
         # The reason states what happened; the run page's banner says what to do next, once.
         run.pause_reason = f"{summary}, above your {run.failure_threshold:.0%} threshold."
+        run_clock.set_status(run, "paused")
     elif run.auto_continue:
         run.current_wave += 1
         run_clock.start_wave(run)
         return _commit_holding(lease, MORE)
     else:
-        run_clock.set_status(run, "awaiting_confirmation")
         run.pause_reason = f"{summary}."
+        run_clock.set_status(run, "awaiting_confirmation")
     return _commit_holding(lease, STOP)
 
 

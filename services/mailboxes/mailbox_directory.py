@@ -17,7 +17,7 @@ from extensions import db
 from models.connection import Connection
 from models.mailbox import MAILBOX_KINDS, Mailbox, MailboxEvent
 from models.organization import Organization
-from services.platform import audit
+from services.platform import audit, events
 from services.mailboxes.mailbox_import.normalize import (
     MAX_GROUP_LENGTH,
     MAX_NAME_LENGTH,
@@ -92,6 +92,7 @@ def add_mailbox(
     db.session.add(mailbox)
     db.session.flush()
     record_event(mailbox, "added", actor=actor, summary="Added by hand")
+    events.record("mailbox.created", organization_id=organization.id, subject_type="mailbox", subject_id=mailbox.id)
     audit.record("mailbox.added", actor=actor, organization=organization, target=mailbox,
                  details={"email": address, "kind": kind})
     return mailbox
@@ -187,6 +188,10 @@ def _revoke_authorized(mailboxes: list[Mailbox], actor) -> tuple[int, list[tuple
 def _delete(mailboxes: list[Mailbox]) -> None:
     ids = [m.id for m in mailboxes]
     db.session.flush()
+    # Before the rows go: the events carry each mailbox's last state.
+    for organization_id in sorted({m.organization_id for m in mailboxes}):
+        events.record_many("mailbox.removed", organization_id=organization_id, subject_type="mailbox",
+                           subject_ids=[m.id for m in mailboxes if m.organization_id == organization_id])
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         db.session.execute(delete(MailboxEvent).where(MailboxEvent.mailbox_id.in_(chunk)))

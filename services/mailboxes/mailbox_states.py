@@ -10,6 +10,7 @@ from __future__ import annotations
 from extensions import db
 from models.base import utcnow
 from models.mailbox import Mailbox, MailboxEvent
+from services.platform import events
 
 ALLOWED = {
     "new": {"queued", "requested", "revoked"},
@@ -21,6 +22,11 @@ ALLOWED = {
     "needs_attention": {"queued", "authorized", "revoked", "failed"},
     "revoked": {"queued", "new"},
 }
+
+
+# The statuses the vendor hears about (the event log, webhooks); queued and requested are the engine's own steps.
+ANNOUNCED = {"authorized": "mailbox.authorized", "failed": "mailbox.failed",
+             "needs_attention": "mailbox.needs_attention", "revoked": "mailbox.revoked"}
 
 
 class TransitionError(ValueError):
@@ -43,18 +49,28 @@ def transition(
     details: dict | None = None,
     error_key: str | None = None,
     error_description: str | None = None,
+    announce: bool = True,
 ) -> MailboxEvent:
-    """Move mailbox to to_status and add the timeline event; :raises TransitionError: if not allowed."""
+    """Move mailbox to to_status and add the timeline event (and the event log's, for ANNOUNCED statuses).
+
+    `announce=False` is for putting back a status the vendor already heard of (a cancelled run restores
+    the status its mailboxes had before it queued them), so that it is not announced twice.
+    :raises TransitionError: if not allowed.
+    """
     from_status = mailbox.status
     if not can_transition(from_status, to_status):
         raise TransitionError(f"a mailbox cannot go from {from_status} to {to_status}")
     for name, value in status_values(to_status, utcnow(), error_key=error_key,
                                      error_description=error_description).items():
         setattr(mailbox, name, value)
-    return record_event(
+    timeline_event = record_event(
         mailbox, kind, summary=summary, actor=actor, state=state, details=details,
         from_status=from_status, to_status=to_status,
     )
+    if announce and to_status in ANNOUNCED:
+        events.record(ANNOUNCED[to_status], organization_id=mailbox.organization_id, subject_type="mailbox",
+                      subject_id=mailbox.id)
+    return timeline_event
 
 
 def status_values(to_status: str, now, *, error_key: str | None = None,

@@ -30,7 +30,7 @@ from services.mailboxes.mailbox_import.normalize import (
 )
 from services.mailboxes.mailbox_import.parsing import RawRow
 from services.mailboxes.mailbox_import.preview import classify, existing_mailboxes, expected_domains
-from services.platform import audit
+from services.platform import audit, events
 
 MAX_ENTRIES = 10_000
 _CHUNK = 500
@@ -180,10 +180,11 @@ def _create(organization: Organization, entries, by_index, now, actor) -> dict[i
     } for index, row in new]
     statement = insert(Mailbox).returning(Mailbox.id, sort_by_parameter_order=True)
     new_ids = db.session.execute(statement, values).scalars().all()
-    events = [{"mailbox_id": mailbox_id, "organization_id": organization.id, "kind": "imported",
+    timeline = [{"mailbox_id": mailbox_id, "organization_id": organization.id, "kind": "imported",
                "actor_id": getattr(actor, "id", None), "summary": f"Added through the API (entry {index})",
                "details": {"via": "api"}, "created_at": now} for (index, _), mailbox_id in zip(new, new_ids)]
-    db.session.execute(insert(MailboxEvent), events)
+    db.session.execute(insert(MailboxEvent), timeline)
+    events.record_many("mailbox.created", organization_id=organization.id, subject_type="mailbox", subject_ids=new_ids)
     return {index: mailbox_id for (index, _), mailbox_id in zip(new, new_ids)}
 
 

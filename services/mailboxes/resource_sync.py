@@ -30,7 +30,7 @@ from services.mailboxes.mailbox_import.normalize import AddressError, normalize_
 from services.mailboxes.mailbox_revocation import explain
 from services.mailboxes.mailbox_states import record_event
 from services.onboarding.providers import provider
-from services.platform import audit, upstream
+from services.platform import audit, events, upstream
 from services.platform.crypto import TokenDecryptionError
 
 SYNCED = "resources.synced"
@@ -75,6 +75,8 @@ def sync_resources(connection: Connection, *, actor) -> SyncResult:
             unchanged += 1
     db.session.flush()
     _record(new, "resource_synced", "Found by resource sync", actor)
+    events.record_many("mailbox.created", organization_id=connection.organization_id, subject_type="mailbox",
+                       subject_ids=[m.id for m in new])
     _record(updated, "resource_updated", "Details updated by resource sync", actor)
     vanished = sorted(m.email for m in known.values() if m.email not in listed and m.source == "resource_sync")
     result = SyncResult(new=sorted(m.email for m in new), updated=sorted(m.email for m in updated),

@@ -30,6 +30,7 @@ ENCRYPTED = (
     EncryptedColumns("models.session:UserSession", ("stash_encrypted",)),
     EncryptedColumns("models.outgoing_email:OutgoingEmail", ("body_encrypted",)),
     EncryptedColumns("models.idempotency:IdempotencyRecord", ("response_encrypted",)),
+    EncryptedColumns("models.webhook:WebhookSecret", ("secret_encrypted",)),
 )
 CHUNK = 500
 

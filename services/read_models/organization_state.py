@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy.sql import ColumnElement
 
 from extensions import db
 from models.authorization import AuthorizationRun
 from models.connection import Connection
 from models.mailbox import MAILBOX_STATUSES, Mailbox
+from models.organization import Organization
 
 ONBOARDING_STATES = ("not_connected", "connected", "importing", "authorizing", "ready", "needs_attention")
 ACTIVE_RUN_STATUSES = ("running", "awaiting_confirmation", "paused")
@@ -75,3 +77,34 @@ def _state(connection_statuses: set[str], counts: dict[str, int], has_active_run
     if current == 0:
         return "connected"
     return "ready" if counts.get("authorized", 0) == current else "importing"
+
+
+def state_expression(organization_id=Organization.id) -> ColumnElement[str]:
+    """Return the onboarding state of `organization_id` as one SQL CASE of EXISTS tests (the rules of _state).
+
+    The branches are tried in order and stop at the first that holds, so an organization with a run under
+    way costs three index probes and no count of its mailboxes: cheap enough for every transaction that
+    writes an event (organization.state_changed), where states_for's GROUP BYs would not be.
+    """
+    def connection(status: str):
+        return exists().where(Connection.organization_id == organization_id, Connection.status == status)
+
+    def mailboxes(*condition):
+        return exists().where(Mailbox.organization_id == organization_id, *condition)
+
+    run = exists().where(AuthorizationRun.organization_id == organization_id,
+                         AuthorizationRun.status.in_(ACTIVE_RUN_STATUSES))
+    return case(
+        (connection("needs_reauth"), literal("needs_attention")),
+        (~connection("active"), literal("not_connected")),
+        (run, literal("authorizing")),
+        (mailboxes(Mailbox.status.in_(("failed", "needs_attention"))), literal("needs_attention")),
+        (~mailboxes(Mailbox.status != "revoked"), literal("connected")),
+        (mailboxes(and_(Mailbox.status != "revoked", Mailbox.status != "authorized")), literal("importing")),
+        else_=literal("ready"),
+    )
+
+
+def state_of(organization_id: int) -> str | None:
+    """Return one organization's onboarding state in a single statement (None if it does not exist)."""
+    return db.session.scalar(select(state_expression()).where(Organization.id == organization_id))

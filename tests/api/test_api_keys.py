@@ -95,6 +95,8 @@ def test_every_request_is_rate_limited_per_key(app, api, make_api_key):
     assert int(limited.headers["Retry-After"]) >= 1
     assert limited.headers["RateLimit-Remaining"] == "0" and limited.headers["RateLimit-Limit"] == "3"
     assert api.get("/api/v1/organizations", key=other).status_code == 200
+    # The budget is the key's, across the whole API: another endpoint is refused too.
+    assert api.get("/api/v1/webhook-endpoints").status_code == 429
 
 
 def test_the_cli_makes_a_support_person_a_vendor_admin(app, runner, make_support_user, make_org_admin):

@@ -16,6 +16,8 @@ BODIES = {
     ("PUT", "api_mailboxes.OrganizationMailboxes"): {"mailboxes": [{"email": "probe@customer.example"}],
                                                      "include_outside_domains": True},
     ("POST", "api_runs.OrganizationRuns"): {"action": "authorize", "mailboxes": "all_unauthorized"},
+    ("PATCH", "api_webhook_endpoints.WebhookEndpointItem"): {"description": "Changed by a probe"},
+    ("POST", "api_webhook_endpoints.WebhookEndpointRedeliverFailed"): {"since": "2020-01-01T00:00:00Z"},
 }
 
 
@@ -41,12 +43,15 @@ def _audit_count() -> int:
 def test_the_sweep_finds_the_routes_that_exist(app):
     endpoints = {rule.endpoint for rule in api_rules(app)}
     assert {"api_organizations.Organization", "api_mailboxes.Mailbox", "api_tokens.MailboxAccessToken",
-            "api_portal_links.PortalLinks", "api_connections.Connections"} <= endpoints
+            "api_portal_links.PortalLinks", "api_connections.Connections",
+            "api_webhook_endpoints.WebhookEndpointItem", "api_webhook_endpoints.WebhookDeliveryRedeliver"} <= endpoints
     org_scoped.require_registered(api_rules(app))
 
 
 def test_another_organizations_ids_give_404_with_every_method(app, api, make_api_key, make_organization):
     app.config["PORTAL_RETURN_URLS"] = ["https://app.vendor.example/*"]
+    # The sweep sends every method of every route at once: more than one key's default budget per second.
+    app.config["API_RATE_LIMIT"] = "100000 per minute"
     mine, theirs = make_organization(), make_organization()
     key = make_api_key(organization=mine)
     ids, problems = org_scoped.IdMaker(), []

@@ -137,6 +137,32 @@ def _email_id(organization: Organization) -> int:
     return email.id
 
 
+def _webhook_endpoint_id(organization: Organization) -> int:
+    """A webhook endpoint filtered to the organization (a receiver on loopback, allowed in tests)."""
+    from services.webhooks import endpoints
+
+    issued = endpoints.create_endpoint("http://127.0.0.1:9/probe", organization=organization)
+    db.session.commit()
+    return issued.endpoint.id
+
+
+def _webhook_delivery_id(organization: Organization) -> int:
+    """A failed delivery of one of the organization's events to an endpoint filtered to it."""
+    from models.event import Event
+    from models.webhook import WebhookDelivery
+
+    event = Event(type="organization.created", organization_id=organization.id, subject_type="organization",
+                  subject_id=organization.id, data={"id": str(organization.id)})
+    db.session.add(event)
+    db.session.flush()
+    delivery = WebhookDelivery(endpoint_id=_webhook_endpoint_id(organization), event_id=event.id,
+                               event_type=event.type, status="failed", attempt_count=1, next_attempt_at=None,
+                               last_status_code=500, last_error="HTTP 500")
+    db.session.add(delivery)
+    db.session.commit()
+    return delivery.id
+
+
 FACTORIES: dict[str, Factory] = {
     "org_id": _org_id,
     "organization_id": _org_id,  # the vendor API's spelling
@@ -151,6 +177,8 @@ FACTORIES: dict[str, Factory] = {
     "run_id": _run_id,
     "email_id": _email_id,
     "key_id": _key_id,
+    "webhook_endpoint_id": _webhook_endpoint_id,
+    "webhook_delivery_id": _webhook_delivery_id,
 }
 
 # Values for the other (non-id) arguments of such rules, e.g. `"export_format": "csv"`.

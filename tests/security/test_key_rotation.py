@@ -37,7 +37,7 @@ def test_rotation_re_encrypts_under_the_new_key(app, make_organization, old_key)
     app.config["TOKEN_ENCRYPTION_KEYS"] = [new_key, old_key]
 
     assert keys.rotate_all() == {"Connection": 1, "Mailbox": 1, "CallbackReceipt": 0, "AuthorizationAttempt": 0, "UserSession": 0,
-                                 "OutgoingEmail": 0, "IdempotencyRecord": 0}
+                                 "OutgoingEmail": 0, "IdempotencyRecord": 0, "WebhookSecret": 0}
 
     only_new = TokenCipher([new_key])
     db.session.expire_all()

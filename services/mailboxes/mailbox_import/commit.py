@@ -28,7 +28,7 @@ from models.mailbox import Mailbox, MailboxEvent
 from models.mailbox_import import MailboxImport, MailboxImportRow
 from services.mailboxes.mailbox_connections import by_domain_order, serving_connections
 from services.mailboxes.mailbox_import.preview import IMPORTED, counts_of
-from services.platform import audit
+from services.platform import audit, events
 from services.platform.wording import plural
 
 PREVIEW_TTL = timedelta(hours=24)
@@ -74,6 +74,8 @@ def commit_import(
     adding = ("add", OUTSIDE) if include_outside else ("add",)
     added = _insert_new_mailboxes(mailbox_import, now, adding)
     _record_imported_events(mailbox_import, actor, now, adding)
+    events.record_many("mailbox.created", organization_id=mailbox_import.organization_id, subject_type="mailbox",
+                       subject_ids=_new_mailbox_ids(mailbox_import, adding))
     updated = _apply_updates(mailbox_import, now)
     mailbox_import.added_count, mailbox_import.updated_count = added, updated
     left_out = 0 if include_outside else outside
@@ -217,6 +219,18 @@ def _record_imported_events(mailbox_import: MailboxImport, actor, now: datetime,
     )
     columns = ["mailbox_id", "organization_id", "kind", "actor_id", "summary", "details", "created_at"]
     db.session.execute(insert(MailboxEvent.__table__).from_select(columns, source))
+
+
+def _new_mailbox_ids(mailbox_import: MailboxImport, adding: tuple[str, ...]) -> list[int]:
+    """Return the ids of the mailboxes this commit added, in one query."""
+    row, mailbox = MailboxImportRow.__table__.c, Mailbox.__table__
+    return list(db.session.scalars(
+        select(mailbox.c.id)
+        .select_from(MailboxImportRow.__table__)
+        .join(mailbox, (mailbox.c.organization_id == mailbox_import.organization_id) & (mailbox.c.email == row.email))
+        .where(row.import_id == mailbox_import.id, row.outcome.in_(adding))
+        .order_by(mailbox.c.id)
+    ))
 
 
 def _apply_updates(mailbox_import: MailboxImport, now: datetime) -> int:
