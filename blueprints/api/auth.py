@@ -15,6 +15,7 @@ from limits import RateLimitItem, parse_many
 from extensions import db, limiter
 from models.organization import Organization
 from services.accounts import api_keys
+from services.platform import audit
 from blueprints.api.problems import ApiProblem
 
 BEARER_CHALLENGE = 'Bearer realm="api"'
@@ -56,6 +57,11 @@ def authenticate_key() -> None:
     if db.session.info.pop("api_key_used_written", False):
         db.session.commit()  # last_used_at, written at most once a minute
     g.api_key = key
+
+
+def audit_as_api() -> None:
+    """Mark what this request audits as done through the API, by its key (named by its prefix, never its secret)."""
+    audit.set_request_context(via="api", api_key=g.api_key.prefix)
 
 
 def require_scope(scope: str):

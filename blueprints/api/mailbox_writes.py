@@ -8,14 +8,13 @@ The views are methods of `blueprints.api.mailboxes`' resources (one URL rule per
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import g
 from sqlalchemy.exc import IntegrityError
 
+from blueprints.api.auth import audit_as_api
 from blueprints.api.problems import ApiProblem
 from blueprints.api.schemas import IdString, StrictSchema
 from extensions import db
 from services.mailboxes import mailbox_directory, mailbox_upsert
-from services.platform import audit
 from services.platform.wording import plural, sentence
 
 UPSERT_EXAMPLE = {"mailboxes": [
@@ -60,10 +59,6 @@ class UpsertResultSchema(ma.Schema):
     ids = ma.fields.List(IdString(), metadata={"description": "The mailboxes' ids, in the order of the entries"})
 
 
-def _via_api() -> None:
-    audit.set_request_context(via="api", api_key=g.api_key.prefix)
-
-
 def _invalid(errors: list[mailbox_upsert.EntryError]) -> ApiProblem:
     entries = len({error.index for error in errors})
     detail = sentence(f"{plural(entries, 'entry', 'entries')} {'is' if entries == 1 else 'are'} invalid and nothing "
@@ -74,7 +69,7 @@ def _invalid(errors: list[mailbox_upsert.EntryError]) -> ApiProblem:
 
 def upsert(organization, body) -> dict:
     """PUT /organizations/{id}/mailboxes: the upsert, committed, or a problem with nothing written."""
-    _via_api()
+    audit_as_api()
     try:
         result = mailbox_upsert.upsert_mailboxes(organization, body["mailboxes"],
                                                  include_outside_domains=body["include_outside_domains"])
@@ -94,7 +89,7 @@ def upsert(organization, body) -> dict:
 
 def remove(mailbox) -> None:
     """DELETE /mailboxes/{id}: revoke at Cronofy first when authorized, then remove; unchanged if Cronofy fails."""
-    _via_api()
+    audit_as_api()
     result = mailbox_directory.remove_mailboxes(mailbox.organization, [mailbox.id], actor=None)
     if result.failed:
         db.session.rollback()

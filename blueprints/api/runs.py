@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 import jobs
 from blueprints.api import run_schemas
-from blueprints.api.auth import organization_for_key, require_scope
+from blueprints.api.auth import audit_as_api, organization_for_key, require_scope
 from blueprints.api.idempotency import idempotent
 from blueprints.api.problems import ApiProblem
 from blueprints.api.resource import errors, resource_blueprint
@@ -22,7 +22,6 @@ from models.connection import Connection
 from services.connections import connections
 from services.engine import run_sources, runs
 from services.onboarding import catalog
-from services.platform import audit
 from services.platform.wording import plural
 from services.read_models import failures
 from services.read_models.run_snapshot import run_snapshot
@@ -33,10 +32,6 @@ AUTHORIZE_ONLY = ("scope", "canary_size", "connection_id")
 
 def _invalid(pointer: str, detail: str) -> ApiProblem:
     return ApiProblem("validation-failed", detail, errors=[{"pointer": pointer, "detail": detail}])
-
-
-def _via_api() -> None:
-    audit.set_request_context(via="api", api_key=g.api_key.prefix)
 
 
 def run_for_key(run_id: int) -> AuthorizationRun:
@@ -129,7 +124,7 @@ class OrganizationRuns(MethodView):
     def post(self, body, organization_id):
         """Start authorizing or revoking mailboxes; the engine works through them in the background"""
         organization = organization_for_key(organization_id)
-        _via_api()
+        audit_as_api()
         ids_select, label = _source(organization, body["mailboxes"])
         start = _start_authorize if body["action"] == "authorize" else _start_revoke
         try:
@@ -158,7 +153,7 @@ class Run(MethodView):
 
 def _act(run_id: int, action, *, pump: bool):
     run = run_for_key(run_id)
-    _via_api()
+    audit_as_api()
     try:
         result = action(run, actor=None)
     except runs.RunError as exc:

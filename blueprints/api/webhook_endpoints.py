@@ -11,7 +11,7 @@ from flask import g, url_for
 from flask.views import MethodView
 
 from blueprints.api import pagination
-from blueprints.api.auth import organization_for_key, require_scope
+from blueprints.api.auth import audit_as_api, organization_for_key, require_scope
 from blueprints.api.idempotency import idempotent
 from blueprints.api.problems import ApiProblem
 from blueprints.api.resource import errors, resource_blueprint
@@ -24,17 +24,12 @@ from blueprints.api.webhook_schemas import (DELIVERY_EXAMPLE, ENDPOINT_EXAMPLE, 
                                             dump_endpoint)
 from extensions import db
 from models.webhook import WebhookDelivery, WebhookEndpoint
-from services.platform import audit
 from services.webhooks import delivery_log, endpoints
 
 blp = resource_blueprint("webhook_endpoints", "Webhooks",
                          "Endpoints that receive the event log, signed (Standard Webhooks), and what was sent to them")
 SCOPE = "webhooks:write"
 _documented = errors(blp, 401, 403, 404, 429)
-
-
-def _via_api() -> None:
-    audit.set_request_context(via="api", api_key=g.api_key.prefix)
 
 
 def endpoint_for_key(endpoint_id: int) -> WebhookEndpoint:
@@ -102,7 +97,7 @@ class WebhookEndpoints(MethodView):
     @_documented
     def post(self, body):
         """Create an endpoint; the answer holds its signing secret, shown this once"""
-        _via_api()
+        audit_as_api()
         organization = _organization(body, creating=True)
         try:
             issued = endpoints.create_endpoint(
@@ -135,7 +130,7 @@ class WebhookEndpointItem(MethodView):
     def patch(self, body, webhook_endpoint_id):
         """Change an endpoint's URL, event types, organization, description, or turn it on or off"""
         endpoint = endpoint_for_key(webhook_endpoint_id)
-        _via_api()
+        audit_as_api()
         changes = {name: body[name] for name in ("url", "event_types", "description", "enabled") if name in body}
         try:
             endpoints.update_endpoint(endpoint, organization=_organization(body, creating=False), **changes)
@@ -151,7 +146,7 @@ class WebhookEndpointItem(MethodView):
     def delete(self, webhook_endpoint_id):
         """Delete an endpoint with its secrets and delivery log; nothing more is sent to it"""
         endpoint = endpoint_for_key(webhook_endpoint_id)
-        _via_api()
+        audit_as_api()
         endpoints.delete_endpoint(endpoint)
         db.session.commit()
         return "", 204
@@ -166,7 +161,7 @@ class WebhookEndpointSecret(MethodView):
     def post(self, webhook_endpoint_id):
         """Issue a new signing secret; deliveries are signed with the previous one too for 24 hours"""
         endpoint = endpoint_for_key(webhook_endpoint_id)
-        _via_api()
+        audit_as_api()
         secret = endpoints.rotate_secret(endpoint)
         db.session.commit()
         return {"secret": secret, "previous_secrets_valid_until": endpoints.previous_secrets_valid_until(endpoint)}
@@ -180,7 +175,7 @@ class WebhookEndpointTest(MethodView):
     def post(self, webhook_endpoint_id):
         """Send a `webhook.test` event to this endpoint only; follow it in its deliveries"""
         endpoint = endpoint_for_key(webhook_endpoint_id)
-        _via_api()
+        audit_as_api()
         delivery = delivery_log.send_test_event(endpoint)
         db.session.commit()
         return dump_delivery(delivery, delivery_log.attempts_of(delivery)), 202
@@ -201,7 +196,8 @@ class WebhookEndpointDeliveries(MethodView):
             endpoint_id=endpoint.id, event_type=query.get("event_type"), outcome=query.get("outcome"),
             after_id=pagination.decode(scope, query.get("cursor")), limit=query["limit"] + 1)
         rows, next_cursor = pagination.page(rows, query["limit"], scope)
-        return {"data": [dump_delivery(row, delivery_log.attempts_of(row)) for row in rows],
+        attempts = delivery_log.attempts_of_each(rows)
+        return {"data": [dump_delivery(row, attempts[row.id]) for row in rows],
                 "next_cursor": next_cursor}
 
 
@@ -214,7 +210,7 @@ class WebhookDeliveryRedeliver(MethodView):
     def post(self, webhook_delivery_id):
         """Send a delivery's event again (same `webhook-id`), as a new delivery due now"""
         delivery = delivery_for_key(webhook_delivery_id)
-        _via_api()
+        audit_as_api()
         again = delivery_log.redeliver(delivery)
         db.session.commit()
         return dump_delivery(again, delivery_log.attempts_of(again)), 202
@@ -230,7 +226,7 @@ class WebhookEndpointRedeliverFailed(MethodView):
     def post(self, body, webhook_endpoint_id):
         """Redeliver every failed delivery to this endpoint created since a time"""
         endpoint = endpoint_for_key(webhook_endpoint_id)
-        _via_api()
+        audit_as_api()
         count = delivery_log.redeliver_failed_since(endpoint, body["since"])
         db.session.commit()
         return {"redelivered": count}, 202

@@ -49,7 +49,7 @@ def webhook_deliveries():
     older = _log_url(filters, older_than=rows[PAGE_SIZE - 1].id) if len(rows) > PAGE_SIZE else None
     rows = rows[:PAGE_SIZE]
     return render_template(
-        "support/webhooks/deliveries.html", deliveries=rows, attempts={d.id: delivery_log.attempts_of(d) for d in rows},
+        "support/webhooks/deliveries.html", deliveries=rows, attempts=delivery_log.attempts_of_each(rows),
         filters=filters, endpoint=endpoint, all_endpoints=endpoints.list_endpoints(), event_types=EVENT_TYPES,
         outcomes=OUTCOMES, older_url=older, paged=bool(request.args.get("older_than")),
         newest_url=_log_url(filters), action_form=ConfirmForm(), redeliver_form=RedeliverFailedForm())

@@ -98,6 +98,16 @@ def pending_count() -> int:
     return len(db.session().info.get(_PENDING, []))
 
 
+def hold_order(connection) -> None:
+    """Take the events' order lock until the transaction ends (PostgreSQL; SQLite writes one at a time).
+
+    Whoever inserts into `events` past the writer (the webhook test event) takes it too, or its id could
+    commit ahead of a smaller one and a reader's cursor would pass the smaller one for good.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(_ORDER_LOCK)
+
+
 def _write_pending(session: Session) -> None:
     pending = session.info.get(_PENDING)
     if not pending:
@@ -110,8 +120,7 @@ def _write_pending(session: Session) -> None:
         return
     # On the session's connection, past the ORM: this runs in every exchange's transaction (statements.py).
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(_ORDER_LOCK)
+    hold_order(connection)
     connection.execute(_INSERT, rows)
 
 

@@ -18,7 +18,7 @@ from extensions import db
 from models.base import utcnow
 from models.event import Event
 from models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from services.platform import audit
+from services.platform import audit, events
 from services.platform.event_types import TEST_EVENT
 
 OUTCOMES = {"succeeded": ("succeeded",), "failed": ("failed",), "pending": ("pending", "sending")}
@@ -53,8 +53,17 @@ def list_deliveries(*, endpoint_id: int | None = None, event_type: str | None = 
 
 def attempts_of(delivery: WebhookDelivery) -> list[WebhookAttempt]:
     """Return the delivery's attempts, first to last."""
-    return list(db.session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id)
-                                   .order_by(WebhookAttempt.id)))
+    return attempts_of_each([delivery])[delivery.id]
+
+
+def attempts_of_each(deliveries) -> dict[int, list[WebhookAttempt]]:
+    """Return each delivery's attempts, first to last, read in one statement (a page of the log)."""
+    found: dict[int, list[WebhookAttempt]] = {delivery.id: [] for delivery in deliveries}
+    if found:
+        for attempt in db.session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(list(found)))
+                                          .order_by(WebhookAttempt.id)):
+            found[attempt.delivery_id].append(attempt)
+    return found
 
 
 def _next_redelivery(endpoint_id: int, event_id: int) -> int:
@@ -115,9 +124,10 @@ def redeliver_failed_since(endpoint: WebhookEndpoint, since: datetime, *, actor=
 def send_test_event(endpoint: WebhookEndpoint, *, actor=None) -> WebhookDelivery:
     """Write a `webhook.test` event and deliver it to this endpoint only, now (flushes).
 
-    The event is added directly rather than through the event writer: it needs its id at once, and no
-    reader that relies on commit order (the dispatcher, the events API) ever looks at this type.
+    The event is added directly rather than through the event writer, because it needs its id at once;
+    it holds the writer's order lock all the same, so that its id follows commit order like every other.
     """
+    events.hold_order(db.session.connection())
     now = utcnow()
     event = Event(type=TEST_EVENT, organization_id=endpoint.organization_id, subject_type="webhook_endpoint",
                   subject_id=endpoint.id, subject_external_id=None, created_at=now,
