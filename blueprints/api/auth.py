@@ -149,9 +149,13 @@ def count_request() -> None:
     identifiers = [prefix] if prefix else []
     identifiers += [rate_limit_key(), "api"]  # one budget per key for the whole API, not per endpoint
     shown, breached = None, False
-    for item in _limit_items(api_rate_limit()):
-        key = item.key_for(*identifiers)
-        count = storage.incr(key, item.get_expiry(), amount=1)
+    items = _limit_items(api_rate_limit())
+    keys = [item.key_for(*identifiers) for item in items]
+    # The database store counts every limit in one transaction; others (Redis, memory) one call each.
+    counted = (storage.incr_many([(key, item.get_expiry()) for key, item in zip(keys, items, strict=True)])
+               if hasattr(storage, "incr_many") else None)
+    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
+        count = counted[index] if counted is not None else storage.incr(key, item.get_expiry(), amount=1)
         breached = count > item.amount
         if shown is None or breached:
             reset_at = _window_ends.end_of(storage, key, count, 1, item.get_expiry())

@@ -57,6 +57,17 @@ def test_a_window_counts_until_it_runs_out_then_starts_again(app):
     assert storage.get_expiry("k") > first_end + 30
 
 
+def test_several_windows_are_counted_in_one_call_each_on_its_own_clock(app):
+    storage = DatabaseStorage()
+    long_key = "api/" + "x" * 400  # longer than the column: stored as a digest, still counted under its name
+    assert storage.incr_many([("second", 1), ("minute", 60), (long_key, 60)]) == [1, 1, 1]
+    assert storage.incr_many([("second", 1), ("minute", 60), (long_key, 60)], amount=2) == [3, 3, 3]
+    _wait_past(storage, "second")
+    # The second's window ran out and starts again; the minute's goes on counting.
+    assert storage.incr_many([("second", 1), ("minute", 60)]) == [1, 4]
+    assert storage.get(long_key) == 3 and storage.get("minute") == 4
+
+
 def test_clear_forgets_one_key_and_reset_forgets_all(app):
     storage = DatabaseStorage()
     storage.incr("a", 60)
