@@ -54,6 +54,20 @@ REDIS_TIMEOUTS = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0}
 PURGE_SHARE = 0.02
 _counters = RateLimitCounter.__table__
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# limits' incr_expire.lua over several keys: ARGV[1] the amount, ARGV[i + 1] the expiry of KEYS[i]. A window's
+# first hit sets its expiry, so each counter is a fixed window exactly as RedisStorage.incr keeps it.
+_INCR_MANY = """
+local amount = tonumber(ARGV[1])
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local current = redis.call("incrby", key, amount)
+    if tonumber(current) == amount then
+        redis.call("expire", key, ARGV[i + 1])
+    end
+    counts[i] = current
+end
+return counts
+"""
 
 
 class DatabaseStorage(Storage):
@@ -138,6 +152,7 @@ class RedisOrDatabaseStorage(Storage):
         self._lock = threading.Lock()
         self._retry_at = 0.0
         self._database_until = 0.0  # when the last window counted in the database runs out (epoch seconds)
+        self._incr_many = None
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -151,6 +166,25 @@ class RedisOrDatabaseStorage(Storage):
                 self._database_until = max(self._database_until, time.time() + expiry)
             return self.database.incr(key, expiry, amount)
         return hits + self._counted_in_database(key)
+
+    def incr_many(self, windows: list[tuple[str, int]], amount: int = 1) -> list[int]:
+        """Add amount to each (key, expiry) window in one Redis call (one script); return their counts in order.
+
+        While Redis does not answer, in the database, in one transaction.
+        """
+        keys = [self.redis.prefixed_key(key) for key, _ in windows]
+        counts = self._in_redis(lambda: self._incr_script()(keys, [amount, *(expiry for _, expiry in windows)]))
+        if counts is None:
+            with self._lock:
+                self._database_until = max(self._database_until, time.time() + max(e for _, e in windows))
+            return self.database.incr_many(windows, amount)
+        return [int(hits) + self._counted_in_database(key) for hits, (key, _) in zip(counts, windows, strict=True)]
+
+    def _incr_script(self):
+        """Return the registered script (registered once; redis-py loads it again if Redis restarted)."""
+        if self._incr_many is None:
+            self._incr_many = self.redis.get_connection().register_script(_INCR_MANY)
+        return self._incr_many
 
     def get(self, key: str) -> int:
         """Return the count of key's live window."""

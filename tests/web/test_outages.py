@@ -249,3 +249,21 @@ def test_a_password_in_the_redis_url_never_reaches_a_log(app, caplog):
     assert readiness.redis_state(url) == "unreachable"
     assert password not in caplog.text
     assert caplog.text.count(f"redis://:***@127.0.0.1:{url.rsplit(':', 1)[1]}") == 3, caplog.text
+
+
+def test_several_api_windows_count_in_one_redis_call_and_in_the_database_while_redis_is_down(
+        app, private_redis, monkeypatch):
+    monkeypatch.setattr(throttle_store, "REDIS_RETRY_SECONDS", 0.0)
+    storage = throttle_store.RedisOrDatabaseStorage("ecc+" + private_redis.url())
+    windows = [("api/k/second", 1), ("api/k/minute", 60)]
+    assert storage.incr_many(windows) == [1, 1]
+    assert storage.incr_many(windows, amount=2) == [3, 3]
+    with redis.Redis.from_url(private_redis.url()) as conn:
+        assert 0 < conn.ttl(storage.redis.prefixed_key("api/k/minute")) <= 60  # the first hit set the window
+    private_redis.stop()
+    assert storage.incr_many(windows) == [1, 1]  # counted in the database meanwhile
+    private_redis.start()  # an empty Redis (no persistence): its three hits before the outage are gone
+    # Back in Redis, the database's count of the outage is added until its window runs out, so the outage
+    # gives the key no fresh allowance.
+    assert storage.incr_many(windows)[1] == 2
+    assert storage.get("api/k/minute") == 2
