@@ -106,7 +106,7 @@ def api_rate_limit() -> str:
 
 @functools.lru_cache(maxsize=16)
 def _limit_items(setting: str) -> list[RateLimitItem]:
-    return sorted(parse_many(setting))
+    return sorted(set(parse_many(setting)))  # a limit given twice is one window: counted once
 
 
 class _WindowEnds:
@@ -151,7 +151,8 @@ def count_request() -> None:
     shown, breached = None, False
     items = _limit_items(api_rate_limit())
     keys = [item.key_for(*identifiers) for item in items]
-    # The database store counts every limit in one transaction; others (Redis, memory) one call each.
+    # The console's stores (the database, Redis with the database behind it) count every limit in one call;
+    # another store (memory://) one call per limit.
     counted = (storage.incr_many([(key, item.get_expiry()) for key, item in zip(keys, items, strict=True)])
                if hasattr(storage, "incr_many") else None)
     for index, (item, key) in enumerate(zip(items, keys, strict=True)):

@@ -7,8 +7,8 @@ test got 50 answers out of 80 wrong passwords in 9 seconds). Without ``REDIS_URL
 machine using the database shares.
 
 How it counts. Each hit is a single ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (SQLite ≥ 3.35 and
-PostgreSQL), which also starts a new window when the stored one has run out, so hits from any number of
-processes and threads are counted exactly, with no read-then-write race. It runs on the current app's
+PostgreSQL; one statement for all the windows an API request counts in), which also starts a new window when
+the stored one has run out, so hits from any number of processes and threads are counted exactly, with no read-then-write race. It runs on the current app's
 engine (the same database and pool options as the app), in transactions of its own, so a view that rolls
 its session back does not undo a count. It serves Flask-Limiter's fixed-window strategy (the default
 ``RATELIMIT_STRATEGY``); the moving and sliding windows refuse this storage at start-up. About one write
@@ -81,15 +81,11 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Add amount to key's window (a new one of expiry seconds if it ran out) and return its count."""
-        now = utcnow()
-        with db.engine.begin() as conn:
-            hits = conn.execute(_hit(conn.dialect.name, _stored(key), amount, now, expiry)).one().hits
-        if random.random() < PURGE_SHARE:
-            purge_expired()
-        return hits
+        return self.incr_many([(key, expiry)], amount)[0]
 
     def incr_many(self, windows: list[tuple[str, int]], amount: int = 1) -> list[int]:
-        """Add amount to each (key, expiry) window in one statement and transaction; return their counts in order.
+        """Add amount to each (key, expiry) window (distinct keys) in one statement and transaction; return their
+        counts in order.
 
         The API counts a request against each of its key's limits (a second's and a minute's): one write
         transaction instead of one per limit, which on SQLite is the request's largest cost.
@@ -231,11 +227,6 @@ def purge_expired() -> int:
     """Delete the counters whose window has run out and return how many."""
     with db.engine.begin() as conn:
         return conn.execute(delete(_counters).where(_counters.c.expires_at <= utcnow())).rowcount
-
-
-def _hit(dialect: str, key: str, amount: int, now, expiry: int):
-    """Return the one statement that counts a hit, restarting an expired window in place."""
-    return _hit_rows(dialect, [{"key": key, "hits": amount, "expires_at": now + timedelta(seconds=expiry)}], now)
 
 
 def _hit_rows(dialect: str, rows: list[dict], now):
