@@ -8,11 +8,12 @@ machine using the database shares.
 
 How it counts. Each hit is a single ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (SQLite ≥ 3.35 and
 PostgreSQL; one statement for all the windows an API request counts in), which also starts a new window when
-the stored one has run out, so hits from any number of processes and threads are counted exactly, with no read-then-write race. It runs on the current app's
-engine (the same database and pool options as the app), in transactions of its own, so a view that rolls
-its session back does not undo a count. It serves Flask-Limiter's fixed-window strategy (the default
-``RATELIMIT_STRATEGY``); the moving and sliding windows refuse this storage at start-up. About one write
-in fifty also deletes the windows that have run out, so the table holds only live counts.
+the stored one has run out, so hits from any number of processes and threads are counted exactly, with no
+read-then-write race. It runs on the current app's engine (the same database and pool options as the app),
+in transactions of its own, so a view that rolls its session back does not undo a count. It serves
+Flask-Limiter's fixed-window strategy (the default ``RATELIMIT_STRATEGY``); the moving and sliding windows
+refuse this storage at start-up. About one write in fifty also deletes the windows that have run out, so the
+table holds only live counts.
 
 With Redis. ``REDIS_URL`` makes the scheme ``ecc+redis://…`` (``RedisOrDatabaseStorage``): the counts
 live in Redis, and while Redis does not answer, in the database, so that sign-in goes on under the same
